@@ -1,0 +1,54 @@
+# Heitu: `make demo` and `make test` do all the set-up on a fresh machine (Python 3.11, root, apt).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export HEITU_HOME ?= $(CURDIR)/data
+# Debian packages the suite needs: PostGIS for the store at scale, zbar to decode our QR codes,
+# Chromium and CJK fonts for the browser tests of the consumer page.
+APT_PACKAGES := postgresql-15-postgis-3 libzbar0 chromium fonts-noto-cjk
+
+.PHONY: install apt test demo airflow bench lint lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Installs every pinned dependency (requirements.txt, resolved set in requirements.lock) and heitu.
+$(VENV)/.installed: requirements.txt requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt -c requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+# Debian packages, installed only when missing so a warm machine pays nothing.
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install:$$missing" >&2; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+test: install apt
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+lint: install
+	$(BIN)/ruff check traceability geo dags tests bench
+
+# Regenerate the lock from the environment that requirements.txt resolves to.
+lock: | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip freeze --exclude-editable | grep -v '^heitu' > requirements.lock
+
+demo: install
+	$(BIN)/python -m traceability.demo
+
+airflow: install
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m traceability.demo --airflow
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) data

@@ -1,0 +1,31 @@
+"""Errors that reach users: each names the file (and line and field where there is one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class HeituError(Exception):
+    """Base of the errors the CLI turns into a message and an exit code."""
+
+    exit_code = 1
+
+
+class UnreadableFile(HeituError):
+    """A whole input file could not be parsed: the task or command fails, naming the file."""
+
+    def __init__(self, path: Path | str, cause: str) -> None:
+        self.path = str(path)
+        self.cause = cause
+        super().__init__(f"{self.path}: cannot read file: {cause}")
+
+
+class StoreUnreachable(HeituError):
+    def __init__(self, url: str, cause: str) -> None:
+        super().__init__(f"store {url!r} is unreachable: {cause}")
+
+
+class NotFound(HeituError):
+    """A lot, plot or code asked for on the command line is not in the store."""
+
+    exit_code = 1
