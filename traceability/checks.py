@@ -1,0 +1,264 @@
+"""Findings a bureau acts on: mass balance, cold chain, geo, codes (``heitu check``).
+
+A finding is a result, not an error: each is a dict with a ``kind`` and the id of the lot,
+shipment, plot or record it is about, plus the numbers that make it a finding.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from traceability.lineage import query
+
+#: Largest output/input kg ratio a step can honestly have. Drying only loses water, milling
+#: white rice from paddy yields about 0.60-0.72 (GUIDE.md), packing/blending/splitting move
+#: kg without making any. Override per step with HEITU_YIELD_<STEP>.
+STEP_MAX_YIELD: dict[str, float] = {
+    "drying": 1.0,
+    "milling": 0.75,
+    "packing": 1.0,
+    "blending": 1.0,
+    "splitting": 1.0,
+}
+#: Weighing noise allowed before a finding (kg), so 1000.2 kg out of 1000 kg is not fraud.
+KG_SLACK = 0.5
+
+#: Storage classes (GUIDE.md): allowed truck temperature range in C.
+STORAGE_RANGE: dict[str, tuple[float, float]] = {
+    "cool": (-30.0, 15.0),
+    "chilled": (0.0, 4.0),
+    "frozen": (-60.0, -18.0),
+}
+#: Time outside the range tolerated before it is an excursion; longer silences are gaps.
+EXCURSION_TOLERANCE = timedelta(minutes=30)
+GAP_TOLERANCE = timedelta(minutes=30)
+
+
+def max_yield(step: str) -> float:
+    import os
+
+    raw = os.environ.get(f"HEITU_YIELD_{step.upper()}")
+    return float(raw) if raw else STEP_MAX_YIELD.get(step, 1.0)
+
+
+def mass_balance(eng: Engine) -> list[dict[str, Any]]:
+    findings: list[dict[str, Any]] = []
+    with eng.connect() as conn:
+        for r in conn.execute(query("mass_balance_transformations")):
+            limit = max_yield(r.step)
+            if r.output_kg > r.input_kg * limit + KG_SLACK:
+                findings.append(
+                    {
+                        "kind": "over_output",
+                        "lot": r.lot_id,
+                        "record": r.record_id,
+                        "step": r.step,
+                        "input_kg": round(r.input_kg, 3),
+                        "output_kg": round(r.output_kg, 3),
+                        "max_yield": limit,
+                        "ratio": round(r.output_kg / r.input_kg, 4),
+                        "file": r.source_file,
+                        "line": r.line,
+                    }
+                )
+        for r in conn.execute(query("mass_balance_lots")):
+            if r.consumed_kg is not None and r.consumed_kg > r.quantity_kg + KG_SLACK:
+                findings.append(
+                    {
+                        "kind": "over_consumed",
+                        "lot": r.lot_id,
+                        "quantity_kg": round(r.quantity_kg, 3),
+                        "consumed_kg": round(r.consumed_kg, 3),
+                    }
+                )
+            if r.sold_units is not None and r.units is not None and r.sold_units > r.units:
+                findings.append(
+                    {
+                        "kind": "oversold",
+                        "lot": r.lot_id,
+                        "gtin": r.gtin,
+                        "packed_units": r.units,
+                        "sold_units": int(r.sold_units),
+                    }
+                )
+    return sorted(findings, key=lambda f: (f["kind"], f["lot"]))
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def cold_chain(eng: Engine) -> list[dict[str, Any]]:
+    """Excursions (outside the storage class longer than tolerated) and gaps per shipment."""
+    findings: list[dict[str, Any]] = []
+    with eng.connect() as conn:
+        ships = conn.execute(
+            text("""
+            SELECT s.shipment_id, s.device_id, s.departed_at, s.arrived_at,
+                   MAX(CASE p.storage WHEN 'frozen' THEN 4 WHEN 'chilled' THEN 3
+                                      WHEN 'cool' THEN 2 ELSE 1 END) AS strictest
+            FROM shipment AS s
+            JOIN shipment_lot AS sl ON sl.shipment_id = s.shipment_id
+            JOIN lot AS l ON l.lot_id = sl.lot_id
+            JOIN product AS p ON p.gtin = l.gtin
+            WHERE s.device_id IS NOT NULL
+            GROUP BY s.shipment_id, s.device_id, s.departed_at, s.arrived_at
+        """)
+        ).all()
+        classes = {2: "cool", 3: "chilled", 4: "frozen"}
+        for s in ships:
+            storage = classes.get(s.strictest)
+            if storage is None:
+                continue
+            lo, hi = STORAGE_RANGE[storage]
+            start = _utc(s.departed_at)
+            end = _utc(s.arrived_at) if s.arrived_at else None
+            params = {
+                "d": s.device_id,
+                "a": start.replace(tzinfo=None),
+                "b": (end or datetime.now(UTC)).replace(tzinfo=None),
+            }
+            readings = conn.execute(
+                text(
+                    "SELECT ts, temp_c FROM reading WHERE device_id = :d "
+                    "AND ts >= :a AND ts <= :b ORDER BY ts"
+                ),
+                params,
+            ).all()
+            findings += _shipment_findings(s.shipment_id, storage, lo, hi, start, end, readings)
+    return findings
+
+
+def _shipment_findings(
+    shipment: str,
+    storage: str,
+    lo: float,
+    hi: float,
+    start: datetime,
+    end: datetime | None,
+    readings: list[Any],
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if not readings:
+        return [{"kind": "no_readings", "shipment": shipment, "storage": storage}]
+    times = [_utc(r.ts) for r in readings]
+    edges = [start, *times, *([end] if end else [])]
+    for a, b in itertools.pairwise(edges):
+        if b - a > GAP_TOLERANCE:
+            out.append(
+                {
+                    "kind": "gap",
+                    "shipment": shipment,
+                    "from": a.isoformat(),
+                    "to": b.isoformat(),
+                    "minutes": round((b - a).total_seconds() / 60),
+                }
+            )
+    run: list[tuple[datetime, float]] = []  # consecutive readings outside the class
+    for t, r in zip(times, readings, strict=True):
+        if not lo <= r.temp_c <= hi:
+            run.append((t, r.temp_c))
+            continue
+        if run:
+            out += _excursion(shipment, storage, lo, hi, run, t)
+            run = []
+    if run:
+        out += _excursion(shipment, storage, lo, hi, run, run[-1][0])
+    return out
+
+
+def _excursion(
+    shipment: str,
+    storage: str,
+    lo: float,
+    hi: float,
+    run: list[tuple[datetime, float]],
+    back_in_range: datetime,
+) -> list[dict[str, Any]]:
+    """One excursion finding when a run outside the class lasted longer than tolerated."""
+    start = run[0][0]
+    if back_in_range - start <= EXCURSION_TOLERANCE:
+        return []
+    temps = [temp for _, temp in run]
+    worst = max(temps) if max(temps) > hi else min(temps)
+    return [
+        {
+            "kind": "excursion",
+            "shipment": shipment,
+            "storage": storage,
+            "from": start.isoformat(),
+            "to": back_in_range.isoformat(),
+            "minutes": round((back_in_range - start).total_seconds() / 60),
+            "worst_temp_c": worst,
+            "allowed_c": [lo, hi],
+        }
+    ]
+
+
+def geo_checks(eng: Engine) -> list[dict[str, Any]]:
+    """Harvest GPS points outside their plot (with a 30 m tolerance)."""
+    import json
+
+    findings: list[dict[str, Any]] = []
+    with eng.connect() as conn:
+        rows = conn.execute(
+            text("""
+            SELECT ev.record_id, ev.plot_id, ev.lot_id, ev.payload, p.geometry
+            FROM event AS ev
+            JOIN plot AS p ON p.plot_id = ev.plot_id
+            WHERE ev.source = 'production' AND ev.step = 'harvest'
+              AND p.version = (SELECT MAX(version) FROM plot AS q WHERE q.plot_id = p.plot_id)
+        """)
+        ).all()
+    todo = []
+    for r in rows:
+        payload = r.payload if isinstance(r.payload, dict) else json.loads(r.payload)
+        if payload.get("lon") is not None:
+            todo.append((r, payload["lon"], payload["lat"]))
+    if not todo:
+        return findings
+    from geo import point_in_plot
+
+    for r, lon, lat in todo:
+        inside, dist = point_in_plot(json.loads(r.geometry), lon, lat)
+        if not inside:
+            findings.append(
+                {
+                    "kind": "outside_plot",
+                    "record": r.record_id,
+                    "plot": r.plot_id,
+                    "lot": r.lot_id,
+                    "lon": lon,
+                    "lat": lat,
+                    "distance_m": round(dist, 1),
+                }
+            )
+    return findings
+
+
+def code_checks(eng: Engine) -> list[dict[str, Any]]:
+    """Packed lots that cannot carry a traceability code."""
+    from traceability.gs1 import check_lot
+
+    findings = []
+    with eng.connect() as conn:
+        for r in conn.execute(text("SELECT lot_id, gtin FROM lot WHERE gtin IS NOT NULL")):
+            reason = check_lot(r.lot_id)
+            if reason:
+                findings.append({"kind": "lot_not_encodable", "lot": r.lot_id, "reason": reason})
+    return findings
+
+
+def run_checks(eng: Engine) -> dict[str, list[dict[str, Any]]]:
+    return {
+        "mass_balance": mass_balance(eng),
+        "cold_chain": cold_chain(eng),
+        "geo": geo_checks(eng),
+        "codes": code_checks(eng),
+    }

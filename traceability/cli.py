@@ -1,0 +1,189 @@
+"""The ``heitu`` command: a thin layer over the Python API (surface fixed in ../shared/CLI.md).
+
+``--json`` prints exactly one JSON document on stdout; logs and progress go to stderr.
+Exit codes: 0 work done (rejects and findings are results), 1 an input file could not be read
+(after everything else was loaded), the store is unreachable or the lot is unknown, 2 usage.
+Imports are lazy so that ``heitu trace`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from traceability.errors import HeituError
+
+
+def _emit(args: argparse.Namespace, doc: Any, human: str) -> None:
+    if args.json:
+        json.dump(doc, sys.stdout, ensure_ascii=False, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        print(human)
+
+
+def _engine() -> Any:
+    from traceability.store import open_store
+
+    return open_store()
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from traceability.pipeline import ingest_dir
+
+    inbox = Path(args.dir)
+    if not inbox.is_dir():
+        raise HeituError(f"{inbox}: not a directory")
+    result = ingest_dir(inbox)
+    lines = []
+    for source, r in result["sources"].items():
+        for f in r["files"]:
+            err = f"  ERROR {f['error']}" if f["error"] else ""
+            lines.append(
+                f"{f['file']:<40} loaded {f['loaded']:>7}  unchanged {f['unchanged']:>7}"
+                f"  parked {f['parked']:>5}  rejected {f['rejected']:>5}{err}"
+            )
+        if not r["files"]:
+            lines.append(f"{source + '/':<40} no files")
+    rt = result["retried"]
+    lines.append(f"parked records: {rt['loaded']} loaded on retry, {rt['waiting']} still waiting")
+    _emit(args, result, "\n".join(lines))
+    for u in result["unreadable"]:
+        print(f"heitu: {u['error']}", file=sys.stderr)
+    return 1 if result["unreadable"] else 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from traceability.lineage import trace_back, trace_forward
+
+    eng = _engine()
+    if args.direction == "back":
+        doc = trace_back(eng, args.target)
+        human = [f"lot {doc['lot']} comes from {len(doc['plots'])} plot(s):"]
+        human += [f"  {p}  {doc['shares'][p] * 100:6.2f} %" for p in doc["plots"]]
+        human.append(f"through {len(doc['lots'])} lot(s): {', '.join(doc['lots'])}")
+        human += [
+            f"  {e['time']}  {e['step']:<10} {e['record_id']}  ({e['file']}:{e['line']})"
+            for e in doc["events"]
+        ]
+    else:
+        doc = trace_forward(eng, args.target)
+        human = [
+            f"{doc['kind']} {args.target} went into {len(doc['lots'])} lot(s):",
+            "  " + ", ".join(doc["lots"]),
+            f"reaching {len(doc['retailers'])} retailer(s): {', '.join(doc['retailers'])}",
+        ]
+    _emit(args, doc, "\n".join(human))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from traceability.checks import run_checks
+
+    doc = run_checks(_engine())
+    human = []
+    for group, findings in doc.items():
+        human.append(f"{group}: {len(findings)} finding(s)")
+        human += ["  " + ", ".join(f"{k}={v}" for k, v in f.items()) for f in findings]
+    _emit(args, doc, "\n".join(human))
+    return 0
+
+
+def cmd_rejects(args: argparse.Namespace) -> int:
+    from traceability.rejects import open_rejects
+
+    doc = open_rejects(_engine(), include_resolved=args.all)
+    human = [
+        f"{r['status']:<8} {r['file']}:{r['line']}  {r['record'] or '-'}  "
+        f"{r['field'] or '-'}: {r['reason']}"
+        for r in doc
+    ]
+    _emit(args, doc, "\n".join(human) or "no open rejects")
+    return 0
+
+
+def cmd_code(args: argparse.Namespace) -> int:
+    from traceability.issuing import issue_code
+
+    try:
+        doc = issue_code(_engine(), args.lot)
+    except LookupError as exc:
+        raise HeituError(str(exc.args[0])) from None
+    except ValueError as exc:
+        raise HeituError(str(exc)) from None
+    _emit(args, doc, f"{doc['uri']}\nQR: {doc['png']}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from traceability.sample import write_sample
+
+    files = write_sample(Path(args.outdir), plots=args.plots, seed=args.seed, progress=True)
+    _emit(args, {"files": [str(f) for f in files]}, "\n".join(str(f) for f in files))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from traceability.report import summary
+
+    doc = summary(_engine())
+    _emit(args, doc, json.dumps(doc, ensure_ascii=False, indent=2))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="heitu", description="Black-soil produce traceability: ingest, trace, check, codes."
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = add("ingest", cmd_ingest, "Load a landing zone (contract layout) into the store.")
+    sp.add_argument("dir", help="the inbox folder: plots/, parties/, products/, ...")
+
+    trace = sub.add_parser("trace", help="Trace a bag back to its plots, or a plot forward.")
+    tsub = trace.add_subparsers(dest="direction", required=True, metavar="DIRECTION")
+    for direction, what, help_text in (
+        ("back", "LOT_OR_CODE", "Ancestor lots, plots and each plot's share of a lot or code."),
+        ("forward", "PLOT_OR_LOT", "Every lot made from a plot or lot, and the retailers."),
+    ):
+        tp = tsub.add_parser(direction, help=help_text, description=help_text)
+        tp.add_argument("target", metavar=what)
+        tp.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        tp.set_defaults(func=cmd_trace)
+
+    add("check", cmd_check, "Mass-balance, cold-chain, geo and code findings.")
+    sp = add("rejects", cmd_rejects, "Open rejects: records rejected for good or waiting.")
+    sp.add_argument("--all", action="store_true", help="include resolved ones")
+    sp = add("code", cmd_code, "The traceability code (Digital Link URI) of a lot and its QR PNG.")
+    sp.add_argument("lot")
+    sp = add("sample", cmd_sample, "Write a sample season in the contract layout.")
+    sp.add_argument("outdir")
+    sp.add_argument("--plots", type=int, default=60, help="number of plots (default 60)")
+    sp.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
+    add("status", cmd_status, "What the store holds: records, rejects, findings, a traced bag.")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except HeituError as exc:
+        print(f"heitu: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):
+            json.dump({"error": str(exc)}, sys.stdout, ensure_ascii=False)
+            sys.stdout.write("\n")
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Issuing traceability codes: every packed lot with a GTIN gets a Digital Link URI and a QR PNG.
+
+Idempotent: a lot that has a code keeps it (a printed code must never change); a missing PNG
+is drawn again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Engine, insert, text
+
+from traceability import config
+from traceability import models as m
+from traceability.codes import digital_link, write_qr
+
+
+def png_path(gtin: str, lot: str, root: Path | None = None) -> Path:
+    """Where a lot's QR lives: codes/<gtin>/<lot>.png, the lot made safe as a file name."""
+    return (root or config.codes_dir()) / gtin / f"{quote(lot, safe='')}.png"
+
+
+def issue_code(eng: Engine, lot: str, resolver: str | None = None) -> dict[str, Any]:
+    """The code of one lot, issuing it now if needed. ValueError when the lot can't have one."""
+    with eng.begin() as conn:
+        row = conn.execute(text("SELECT gtin FROM lot WHERE lot_id = :l"), {"l": lot}).first()
+        if row is None:
+            raise LookupError(f"lot {lot!r} is not in the store")
+        if row.gtin is None:
+            raise ValueError(f"lot {lot!r} was not packed with a GTIN, so it has no code")
+        code = conn.execute(
+            text("SELECT uri, png_path FROM code WHERE lot_id = :l"), {"l": lot}
+        ).first()
+        if code is None:
+            uri = digital_link(row.gtin, lot, resolver or config.resolver())
+            png = png_path(row.gtin, lot)
+            conn.execute(
+                insert(m.Code.__table__),
+                {
+                    "lot_id": lot,
+                    "gtin": row.gtin,
+                    "uri": uri,
+                    "png_path": str(png),
+                    "issued_at": datetime.now(UTC),
+                },
+            )
+        else:
+            uri, png = code.uri, Path(code.png_path)
+    if not png.exists():
+        write_qr(uri, png)
+    return {"lot": lot, "gtin": row.gtin, "uri": uri, "png": str(png)}
+
+
+def issue_codes(eng: Engine, resolver: str | None = None) -> dict[str, Any]:
+    """Codes for every packed lot that has none yet (or whose PNG went missing)."""
+    with eng.connect() as conn:
+        lots = [
+            r.lot_id
+            for r in conn.execute(
+                text(
+                    "SELECT l.lot_id FROM lot AS l LEFT JOIN code AS c ON c.lot_id = l.lot_id "
+                    "WHERE l.gtin IS NOT NULL ORDER BY l.lot_id"
+                )
+            )
+        ]
+    issued, skipped = [], []
+    for lot in lots:
+        try:
+            issued.append(issue_code(eng, lot, resolver))
+        except ValueError as exc:
+            skipped.append({"lot": lot, "reason": str(exc)})
+    return {"issued": len(issued), "codes": issued, "skipped": skipped}

@@ -1,0 +1,252 @@
+"""The lineage store's tables, as SQLAlchemy 2 typed models.
+
+One row per accepted source record in ``event``; the lineage graph is ``lot`` + ``edge``.
+Times are stored as naive UTC (``UTCDateTime``) with the sender's offset kept beside them in
+minutes, so "08:15 in Harbin" survives a round trip and comparisons work on both dialects.
+Schema changes go through Alembic (``traceability/migrations``), never ``create_all``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC on every dialect."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; readers must attach an offset")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw SQL on SQLite hands back text
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Event(Base):
+    """One accepted source record: what happened, when, by whom, and where it came from."""
+
+    __tablename__ = "event"
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)  # "{source}/{record}"
+    source: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[str] = mapped_column(String(160))
+    kind: Mapped[str] = mapped_column(String(20))  # object | transformation | master
+    step: Mapped[str] = mapped_column(String(20))  # sowing, input, harvest, milling, shipping...
+    time: Mapped[datetime | None]
+    time_offset_min: Mapped[int | None] = mapped_column(Integer)
+    party_id: Mapped[str | None] = mapped_column(String(64))
+    lot_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    plot_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    input_reg_no: Mapped[str | None] = mapped_column(String(64), index=True)
+    source_file: Mapped[str] = mapped_column(Text)
+    line: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    loaded_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("source", "record_id"),)
+
+
+class Party(Base):
+    __tablename__ = "party"
+    party_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(Text)
+    county_code: Mapped[str | None] = mapped_column(String(6))
+    gln: Mapped[str | None] = mapped_column(String(13))
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    extra: Mapped[dict[str, Any]]
+    event_id: Mapped[str] = mapped_column(ForeignKey("event.event_id"))
+
+
+class Product(Base):
+    __tablename__ = "product"
+    gtin: Mapped[str] = mapped_column(String(14), primary_key=True)  # always GTIN-14
+    name_zh: Mapped[str | None] = mapped_column(Text)
+    name_en: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(40))
+    storage: Mapped[str] = mapped_column(String(10))  # ambient | cool | chilled | frozen
+    unit: Mapped[str] = mapped_column(String(10))  # kg | bag | box
+    extra: Mapped[dict[str, Any]]
+    event_id: Mapped[str] = mapped_column(ForeignKey("event.event_id"))
+
+
+class Plot(Base):
+    """A plot version. Geometry is the GeoJSON (WGS 84) as received: lossless; bbox for SQLite."""
+
+    __tablename__ = "plot"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plot_id: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    valid_from: Mapped[datetime]
+    farm_id: Mapped[str] = mapped_column(String(64))
+    county_code: Mapped[str] = mapped_column(String(6), index=True)
+    township: Mapped[str | None] = mapped_column(Text)
+    village: Mapped[str | None] = mapped_column(Text)
+    crop: Mapped[str | None] = mapped_column(String(40))
+    declared_area_mu: Mapped[float | None] = mapped_column(Float)
+    area_m2: Mapped[float] = mapped_column(Float)
+    area_mu: Mapped[float] = mapped_column(Float)
+    soil_organic_matter_pct: Mapped[float | None] = mapped_column(Float)
+    black_soil_depth_cm: Mapped[float | None] = mapped_column(Float)
+    practices: Mapped[str | None] = mapped_column(Text)  # ';'-separated, as in the contract
+    geometry: Mapped[str] = mapped_column(Text)  # GeoJSON geometry object
+    min_lon: Mapped[float] = mapped_column(Float)
+    min_lat: Mapped[float] = mapped_column(Float)
+    max_lon: Mapped[float] = mapped_column(Float)
+    max_lat: Mapped[float] = mapped_column(Float)
+    extra: Mapped[dict[str, Any]]
+    event_id: Mapped[str] = mapped_column(ForeignKey("event.event_id"))
+    __table_args__ = (
+        UniqueConstraint("plot_id", "version"),
+        Index("ix_plot_bbox", "min_lon", "max_lon", "min_lat", "max_lat"),
+    )
+
+
+class Lot(Base):
+    """A quantity made together: a harvest (plot_id set) or a transformation's output."""
+
+    __tablename__ = "lot"
+    lot_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step: Mapped[str] = mapped_column(String(20))  # harvest, drying, milling, packing, ...
+    plot_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    gtin: Mapped[str | None] = mapped_column(String(14))
+    quantity_kg: Mapped[float] = mapped_column(Float)
+    units: Mapped[int | None] = mapped_column(Integer)
+    made_at: Mapped[datetime]
+    made_by: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(ForeignKey("event.event_id"))
+
+
+class Edge(Base):
+    """Parent lot -> child lot. ``share`` = kg / all input kg of that transformation."""
+
+    __tablename__ = "edge"
+    parent_lot: Mapped[str] = mapped_column(String(64), primary_key=True)
+    child_lot: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kg: Mapped[float] = mapped_column(Float)
+    share: Mapped[float] = mapped_column(Float)
+    event_id: Mapped[str] = mapped_column(ForeignKey("event.event_id"))
+    __table_args__ = (Index("ix_edge_child", "child_lot", "parent_lot", "share"),)
+
+
+class Shipment(Base):
+    __tablename__ = "shipment"
+    shipment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    carrier_id: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    from_party: Mapped[str] = mapped_column(String(64))
+    to_party: Mapped[str] = mapped_column(String(64))
+    departed_at: Mapped[datetime]
+    arrived_at: Mapped[datetime | None]
+    event_id: Mapped[str] = mapped_column(ForeignKey("event.event_id"))
+
+
+class ShipmentLot(Base):
+    __tablename__ = "shipment_lot"
+    shipment_id: Mapped[str] = mapped_column(ForeignKey("shipment.shipment_id"), primary_key=True)
+    lot_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    kg: Mapped[float] = mapped_column(Float)
+
+
+class Reading(Base):
+    """A truck logger reading; matched to its shipment by device and time when checked."""
+
+    __tablename__ = "reading"
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    ts_offset_min: Mapped[int] = mapped_column(Integer)
+    temp_c: Mapped[float] = mapped_column(Float)
+    humidity_pct: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    source_file: Mapped[str] = mapped_column(Text)
+    line: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Sale(Base):
+    __tablename__ = "sale"
+    record_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    retailer_id: Mapped[str] = mapped_column(String(64), index=True)
+    time: Mapped[datetime]
+    lot_id: Mapped[str] = mapped_column(String(64), index=True)
+    gtin: Mapped[str] = mapped_column(String(14))
+    quantity_units: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(ForeignKey("event.event_id"))
+
+
+class Code(Base):
+    """An issued traceability code: the GS1 Digital Link URI printed as a QR code."""
+
+    __tablename__ = "code"
+    lot_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    gtin: Mapped[str] = mapped_column(String(14))
+    uri: Mapped[str] = mapped_column(Text, unique=True)
+    png_path: Mapped[str | None] = mapped_column(Text)
+    issued_at: Mapped[datetime]
+
+
+class Reject(Base):
+    """A record that broke the contract (status rejected) or waits for a key (status waiting).
+
+    Identity is (source, record_key, content_hash): re-delivering the same bad record updates
+    its row instead of adding one. ``raw`` keeps the record as read so parked ones can be
+    retried without the file. A loaded record's reject turns ``resolved`` and leaves the list.
+    """
+
+    __tablename__ = "reject"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(20))
+    record_key: Mapped[str] = mapped_column(String(400))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    file: Mapped[str] = mapped_column(Text)
+    line: Mapped[int] = mapped_column(Integer)
+    record_id: Mapped[str | None] = mapped_column(String(160))
+    field: Mapped[str | None] = mapped_column(String(60))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), index=True)  # waiting|rejected|resolved
+    waiting_for: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[dict[str, Any]]
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    __table_args__ = (UniqueConstraint("source", "record_key", "content_hash"),)

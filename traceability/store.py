@@ -1,0 +1,98 @@
+"""Opening the lineage store: engine, SQLite pragmas, schema migrations.
+
+``open_store()`` is what every entry point calls. It migrates an empty or old store to the
+newest Alembic revision; a current store costs one tiny query, so short commands stay fast.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from traceability import config
+from traceability.errors import StoreUnreachable
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_engines: dict[str, Engine] = {}
+
+
+def _head_revision() -> str:
+    """Newest revision id, read from the files so that alembic stays off the fast path."""
+    revs: set[str] = set()
+    downs: set[str] = set()
+    for f in (MIGRATIONS / "versions").glob("*.py"):
+        src = f.read_text()
+        if m := re.search(r'^revision\s*[:=].*?"(\w+)"', src, re.M):
+            revs.add(m.group(1))
+        if m := re.search(r'^down_revision\s*[:=].*?"(\w+)"', src, re.M):
+            downs.add(m.group(1))
+    heads = revs - downs
+    if len(heads) != 1:
+        raise RuntimeError(f"expected one migration head, found {sorted(heads)}")
+    return heads.pop()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets the consumer page read while a DAG writes; busy_timeout waits out short locks
+    # when two DAG runs write at once instead of failing the task.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def engine_for(url: str | None = None) -> Engine:
+    url = url or config.db_url()
+    if url in _engines:
+        return _engines[url]
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    eng = create_engine(url, future=True)
+    if eng.dialect.name == "sqlite":
+        event.listen(eng, "connect", _sqlite_pragmas)
+    _engines[url] = eng
+    return eng
+
+
+def migrate(eng: Engine) -> None:
+    """Bring the schema to the newest revision with Alembic."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def open_store(url: str | None = None, *, upgrade: bool = True) -> Engine:
+    """Engine of a ready store. Raises StoreUnreachable when the database can't be reached."""
+    url = url or config.db_url()
+    eng = engine_for(url)
+    try:
+        with eng.connect() as conn:
+            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError) as exc:
+        if "alembic_version" not in str(exc) and "no such table" not in str(exc):
+            raise StoreUnreachable(url, str(exc.orig)) from exc
+        current = None
+    if current != _head_revision() and upgrade:
+        try:
+            migrate(eng)
+        except OperationalError as exc:
+            raise StoreUnreachable(url, str(exc.orig)) from exc
+    return eng
+
+
+def reset_engines() -> None:
+    """Forget cached engines (tests that switch HEITU_DB_URL between stores)."""
+    for eng in _engines.values():
+        eng.dispose()
+    _engines.clear()
