@@ -181,10 +181,10 @@ def number(
         raise FieldError(name, f"{name} {raw!r} is not a number") from None
     if not math.isfinite(value):
         raise FieldError(name, f"{name} {raw!r} is not a finite number")
-    if positive and value <= 0:
-        raise FieldError(name, f"{name} must be greater than 0, got {raw}")
     if value < 0:
         raise FieldError(name, f"{name} must not be negative, got {raw}")
+    if positive and value == 0:
+        raise FieldError(name, f"{name} must be greater than 0, got {raw}")
     return value
 
 

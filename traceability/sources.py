@@ -80,15 +80,19 @@ def _coords(fields: dict[str, str], *, china: bool) -> tuple[float | None, float
         raise FieldError("lon" if lon is None else "lat", "lon and lat must be given together")
     if lon is None or lat is None:
         return None, None
-    if not (-180 <= lon <= 180):
-        raise FieldError("lon", f"lon {lon} is outside -180..180")
-    if not (-90 <= lat <= 90):
-        raise FieldError("lat", f"lat {lat} is outside -90..90")
-    if china and not (CHINA_LON[0] <= lon <= CHINA_LON[1] and CHINA_LAT[0] <= lat <= CHINA_LAT[1]):
-        if CHINA_LON[0] <= lat <= CHINA_LON[1] and CHINA_LAT[0] <= lon <= CHINA_LAT[1]:
+    if china and not _in_china(lon, lat):
+        if _in_china(lat, lon):
             raise FieldError("lon", f"lon {lon} and lat {lat} look swapped")
         raise FieldError("lon", f"lon {lon}, lat {lat} is outside China")
+    if not -180 <= lon <= 180:
+        raise FieldError("lon", f"lon {lon} is outside -180..180")
+    if not -90 <= lat <= 90:
+        raise FieldError("lat", f"lat {lat} is outside -90..90")
     return lon, lat
+
+
+def _in_china(lon: float, lat: float) -> bool:
+    return CHINA_LON[0] <= lon <= CHINA_LON[1] and CHINA_LAT[0] <= lat <= CHINA_LAT[1]
 
 
 def _signed(fields: dict[str, str], name: str) -> float | None:
@@ -429,8 +433,12 @@ class Shipments(Source):
         """A later delivery that only fills in arrived_at completes a shipment in transit."""
         if old.get("arrived_at") or not new.get("arrived_at"):
             return False
-        strip = {"arrived_at": None}
-        return {**old, **strip} == {**new, **strip}
+        import json
+
+        def same(rec: dict[str, Any]) -> str:  # JSON form: tuples and lists compare equal
+            return json.dumps({**rec, "arrived_at": None}, sort_keys=True, default=str)
+
+        return same(old) == same(new)
 
 
 class Telemetry(Source):
