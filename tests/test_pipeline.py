@@ -1,0 +1,65 @@
+"""The steps a DAG runs: finding files, archiving with a manifest, freshness."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.season import write_season
+from traceability import pipeline
+
+
+def test_pending_files_per_folder(inbox: Path) -> None:
+    write_season(inbox)
+    (inbox / "transport" / "notes.txt").write_text("not a contract file")
+    names = [p.name for p in pipeline.pending_files("transport", inbox)]
+    assert names == ["shipments.csv", "telemetry.jsonl"]  # shipments before their readings
+    assert pipeline.pending_files("sales", inbox / "missing") == []
+
+
+def test_archive_moves_files_and_records_hashes(inbox: Path, home: Path) -> None:
+    write_season(inbox)
+    files = pipeline.pending_files("sales", inbox)
+    digest = hashlib.sha256(files[0].read_bytes()).hexdigest()
+    manifest = pipeline.archive_files("sales", files, home / "archive")
+    assert not files[0].exists()
+    [entry] = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert entry["sha256"] == digest and entry["source"] == "sales"
+    assert (
+        Path(entry["archived_to"]).read_bytes() and Path(entry["archived_to"]).name == "sales.csv"
+    )
+    # Retrying the task is safe: the file is gone, nothing is added.
+    pipeline.archive_files("sales", files, home / "archive")
+    assert len(manifest.read_text().splitlines()) == 1
+
+
+def test_same_name_different_content_kept_apart(inbox: Path, home: Path) -> None:
+    write_season(inbox)
+    f = inbox / "sales" / "sales.csv"
+    pipeline.archive_files("sales", [f], home / "archive")
+    write_season(inbox)
+    f.write_text(f.read_text() + "\n")
+    pipeline.archive_files("sales", [f], home / "archive")
+    assert len(list((home / "archive" / "sales").glob("*/*.csv"))) == 2
+
+
+def test_freshness(inbox: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_season(inbox)
+    fresh = pipeline.check_freshness("sales", inbox, home / "archive")
+    assert not fresh["stale"] and fresh["newest_age_hours"] < 1
+    old = time.time() - 80 * 3600
+    os.utime(inbox / "sales" / "sales.csv", (old, old))
+    stale = pipeline.check_freshness("sales", inbox, home / "archive")
+    assert stale["stale"] and "limit 48 h" in stale["message"]
+    monkeypatch.setenv("HEITU_FRESHNESS_HOURS_SALES", "100")
+    assert not pipeline.check_freshness("sales", inbox, home / "archive")["stale"]
+    # Archived files count: the folder was fed, even if the inbox is empty now.
+    pipeline.archive_files("sales", pipeline.pending_files("sales", inbox), home / "archive")
+    assert pipeline.check_freshness("sales", inbox, home / "archive")["newest_age_hours"] > 79
+    never = pipeline.check_freshness("plots", home / "empty", home / "archive")
+    assert never["stale"] and "no file has ever arrived" in never["message"]
