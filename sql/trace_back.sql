@@ -1,5 +1,6 @@
 -- Ancestry of one lot: every ancestor lot with its share of the lot's kg.
--- Parameters: :lot, :max_depth. Portable SQL: SQLite and PostgreSQL run the same text.
+-- Parameters: :lot, :max_depth. Portable SQL: SQLite and PostgreSQL run the same text
+-- (the CAST matches the id columns, models.ID, or PostgreSQL rejects the recursive term).
 --
 -- edge.share is the parent's fraction of the child's input kg (set at ingest), so the
 -- product of shares along a path is the fraction of the lot that came down that path.
@@ -8,7 +9,7 @@
 -- (an output lot must be new); :max_depth guards against one arriving any other way and
 -- the caller reports a walk that reached it.
 WITH RECURSIVE ancestry(lot_id, share, depth) AS (
-    SELECT CAST(:lot AS VARCHAR(64)), CAST(1.0 AS DOUBLE PRECISION), 0
+    SELECT CAST(:lot AS VARCHAR(128)), CAST(1.0 AS DOUBLE PRECISION), 0
     UNION ALL
     SELECT e.parent_lot, a.share * e.share, a.depth + 1
     FROM ancestry AS a

@@ -5,7 +5,7 @@
 -- and the depth guard stops a cycle.
 WITH RECURSIVE descendants(lot_id, depth) AS (
     SELECT lot_id, 0 FROM lot
-    WHERE lot_id = CAST(:lot AS VARCHAR(64)) OR plot_id = CAST(:plot AS VARCHAR(64))
+    WHERE lot_id = CAST(:lot AS VARCHAR(128)) OR plot_id = CAST(:plot AS VARCHAR(128))
     UNION
     SELECT e.child_lot, d.depth + 1
     FROM descendants AS d

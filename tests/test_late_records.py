@@ -144,3 +144,74 @@ def test_corrected_record_resolves_its_reject(inbox: Path, sqlite_url: str) -> N
     )
     ingest_dir(inbox)
     assert open_rejects(open_store()) == []
+
+
+SALES_HEADER = ["record_id", "retailer_id", "time", "lot_id", "gtin", "quantity_units", "channel"]
+
+
+def test_conflict_stays_open_when_original_is_sent_again(inbox: Path, sqlite_url: str) -> None:
+    write_season(inbox)
+    ingest_dir(inbox)
+    write_csv(
+        inbox / "sales" / "sales_fix.csv",
+        [SALES_HEADER, ["SA1", "R1", "2026-10-03T10:00:00+08:00", "K1", GTIN_RICE, "12", "store"]],
+    )
+    ingest_dir(inbox)
+    (inbox / "sales" / "sales_fix.csv").unlink()
+    ingest_dir(inbox)  # sales.csv again: SA1 unchanged, but the conflict was never settled
+    assert [r["record"] for r in open_rejects(open_store())] == ["SA1"]
+
+
+def test_broken_then_fixed_in_one_file(inbox: Path, sqlite_url: str) -> None:
+    write_season(inbox)
+    write_csv(
+        inbox / "sales" / "zz.csv",
+        [
+            SALES_HEADER,
+            ["SD", "R1", "2026-10-05", "K1", GTIN_RICE, "-1", "store"],
+            ["SD", "R1", "2026-10-05", "K1", GTIN_RICE, "1", "store"],
+        ],
+    )
+    ingest_dir(inbox)
+    assert open_rejects(open_store()) == []
+    ingest_dir(inbox)  # delivered again: the settled broken copy does not come back
+    assert open_rejects(open_store()) == []
+
+
+def test_rejected_gtin13_settled_by_its_correction(inbox: Path, sqlite_url: str) -> None:
+    write_season(inbox)
+    header = ["gtin", "name_zh", "name_en", "category", "storage", "unit"]
+    write_csv(
+        inbox / "products" / "zz.csv", [header, ["6901234567816", "豆", "", "", "warm", "bag"]]
+    )
+    ingest_dir(inbox)
+    assert [r["record"] for r in open_rejects(open_store())] == ["06901234567816"]
+    write_csv(
+        inbox / "products" / "zz.csv", [header, ["6901234567816", "豆", "", "", "ambient", "bag"]]
+    )
+    ingest_dir(inbox)
+    assert open_rejects(open_store()) == []
+
+
+def test_in_transit_copy_arriving_after_the_completed_one(inbox: Path, sqlite_url: str) -> None:
+    write_season(inbox)
+    ingest_dir(inbox)  # S1 arrived
+    in_transit = [SHIPMENTS[0], [*SHIPMENTS[1][:6], "", SHIPMENTS[1][7]]]
+    write_csv(inbox / "transport" / "shipments_old.csv", in_transit)
+    result = ingest_dir(inbox)
+    assert open_rejects(open_store()) == []
+    assert result["sources"]["transport"]["unchanged"] >= 2
+    with open_store().connect() as conn:
+        assert conn.execute(text("SELECT arrived_at FROM shipment")).scalar() is not None
+
+
+def test_overlong_id_is_a_reject_on_both_stores(inbox: Path, store_url: str) -> None:
+    write_season(inbox)
+    write_csv(
+        inbox / "parties" / "zz.csv",
+        [["party_id", "role", "name"], ["X" * 200, "farm", "long"], ["OK", "farm", "short"]],
+    )
+    result = ingest_dir(inbox, store_url)
+    assert result["sources"]["parties"]["loaded"] == 7
+    [r] = open_rejects(open_store(store_url))
+    assert r["field"] == "party_id" and "longer than 128" in r["reason"]

@@ -70,3 +70,51 @@ def test_cycle_is_reported(season) -> None:  # type: ignore[no-untyped-def]
         trace_back(season, "K1")
     with pytest.raises(LineageCycle):
         trace_forward(season, "P1")
+
+
+def test_last_seasons_field_work_is_not_in_this_bags_history(inbox: Path, sqlite_url: str) -> None:
+    from tests.season import PRODUCTION, write_csv
+
+    write_season(inbox)
+    last_year = [
+        PRODUCTION[0],
+        [
+            "OLD1",
+            "F1",
+            "P1",
+            "input",
+            "2025-06-01T08:00:00+08:00",
+            "",
+            "",
+            "旧药",
+            "PD1999",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ],
+        [
+            "OLD2",
+            "F1",
+            "P1",
+            "harvest",
+            "2025-09-20T08:00:00+08:00",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "H2025",
+            "900",
+            "",
+            "",
+        ],
+    ]
+    write_csv(inbox / "production" / "p2025.csv", last_year)
+    ingest_dir(inbox)
+    ids = {e["record_id"] for e in trace_back(open_store(), "K1")["events"]}
+    assert {"PR1", "PR2", "PR3"} <= ids
+    assert not ids & {"OLD1", "OLD2"}

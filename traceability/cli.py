@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from traceability.errors import HeituError
+
+
+class UsageError(HeituError):
+    exit_code = 2
 
 
 def _emit(args: argparse.Namespace, doc: Any, human: str) -> None:
@@ -36,7 +41,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     inbox = Path(args.dir)
     if not inbox.is_dir():
-        raise HeituError(f"{inbox}: not a directory")
+        raise UsageError(f"{inbox}: not a directory")
     result = ingest_dir(inbox)
     lines = []
     for source, r in result["sources"].items():
@@ -121,7 +126,10 @@ def cmd_code(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from traceability.sample import write_sample
 
-    files = write_sample(Path(args.outdir), plots=args.plots, seed=args.seed, progress=True)
+    try:
+        files = write_sample(Path(args.outdir), plots=args.plots, seed=args.seed, progress=True)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     _emit(args, {"files": [str(f) for f in files]}, "\n".join(str(f) for f in files))
     return 0
 
@@ -156,7 +164,7 @@ def parser() -> argparse.ArgumentParser:
         ("forward", "PLOT_OR_LOT", "Every lot made from a plot or lot, and the retailers."),
     ):
         tp = tsub.add_parser(direction, help=help_text, description=help_text)
-        tp.add_argument("target", metavar=what)
+        tp.add_argument("target", metavar=what, help=f"the {what.lower().replace('_', ' ')}")
         tp.add_argument("--json", action="store_true", help="print one JSON document on stdout")
         tp.set_defaults(func=cmd_trace)
 
@@ -164,9 +172,9 @@ def parser() -> argparse.ArgumentParser:
     sp = add("rejects", cmd_rejects, "Open rejects: records rejected for good or waiting.")
     sp.add_argument("--all", action="store_true", help="include resolved ones")
     sp = add("code", cmd_code, "The traceability code (Digital Link URI) of a lot and its QR PNG.")
-    sp.add_argument("lot")
+    sp.add_argument("lot", help="a packed lot id")
     sp = add("sample", cmd_sample, "Write a sample season in the contract layout.")
-    sp.add_argument("outdir")
+    sp.add_argument("outdir", help="folder to write the landing zone into")
     sp.add_argument("--plots", type=int, default=60, help="number of plots (default 60)")
     sp.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
     add("status", cmd_status, "What the store holds: records, rejects, findings, a traced bag.")
@@ -177,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except BrokenPipeError:
+        # `heitu ... | head` closed the pipe: not an error of ours, and no traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except HeituError as exc:
         print(f"heitu: {exc}", file=sys.stderr)
         if getattr(args, "json", False):

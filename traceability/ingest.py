@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from traceability import models as m
 from traceability.errors import UnreadableFile
 from traceability.readers import FieldError, Row
-from traceability.sources import SOURCES, Parsed, Shipments, Source
+from traceability.sources import MAX_ID, SOURCES, Parsed, Shipments, Source
 
 CHUNK = 500  # keys per IN (...) query: well under SQLite's variable limit
 
@@ -159,6 +159,7 @@ class Loader:
         if isinstance(made, datetime) and made.tzinfo is None:
             made = made.replace(tzinfo=UTC)
         if when is not None and made is not None and when < made:
+            made = made.astimezone(when.tzinfo)  # both times in the sender's offset
             raise FieldError(
                 field_name,
                 f"lot {lot_id} is used at {when.isoformat()} before it was made "
@@ -207,6 +208,13 @@ class RejectRow:
     status: str  # waiting | rejected
     waiting_for: str | None
     raw: dict[str, Any]
+
+
+def _check_id_lengths(src: Source, p: Parsed) -> None:
+    too_long = [key for _, key in (*p.requires, *p.creates) if len(key) > MAX_ID]
+    if len(p.key) > MAX_ID or too_long:
+        bad = (too_long or [p.key])[0]
+        raise FieldError(src.id_column, f"id {bad[:40]}... is longer than {MAX_ID} characters")
 
 
 def _existing(conn: Connection, src: Source, keys: list[str]) -> dict[str, dict[str, Any]]:
@@ -264,7 +272,9 @@ def process(
         item: Item, key: str | None, fld: str | None, reason: str, *, wait: str = ""
     ) -> None:
         raw = item.row.fields
-        rid = key or (str(raw.get(src.id_column) or "") if src.id_column else "") or None
+        rid = key or src.raw_key(raw)
+        if rid and len(rid) > MAX_ID:
+            rid = rid[:MAX_ID]
         rejects.append(
             RejectRow(
                 source=src.name,
@@ -292,7 +302,9 @@ def process(
             reject(item, None, item.row.problem_field, item.row.problem)
             continue
         try:
-            parsed.append((item, src.parse(item.row.fields)))
+            p = src.parse(item.row.fields)
+            _check_id_lengths(src, p)
+            parsed.append((item, p))
         except FieldError as exc:
             reject(item, None, exc.field, exc.reason)
 
@@ -303,6 +315,7 @@ def process(
     load.prefetch(needs)
     existing = _existing(conn, src, [p.key for _, p in parsed])
     completed: list[dict[str, Any]] = []
+    same_copies: list[tuple[str, str]] = []  # (key, raw hash) of copies already loaded
 
     for item, p in parsed:
         h = content_hash(p.record)
@@ -310,7 +323,12 @@ def process(
         if prior is not None:
             if prior["hash"] == h:
                 report(item.file).unchanged += 1
-                loaded_keys.append(p.key)  # e.g. a parked copy that another delivery loaded
+                # e.g. a parked copy of a record that another delivery loaded meanwhile
+                same_copies.append((p.key, content_hash(item.row.fields)))
+                continue
+            if isinstance(src, Shipments) and Shipments.completes(p.record, prior["payload"]):
+                report(item.file).unchanged += 1  # the in-transit copy, arriving late
+                same_copies.append((p.key, content_hash(item.row.fields)))
                 continue
             if isinstance(src, Shipments) and Shipments.completes(prior["payload"], p.record):
                 completed.append({"key": p.key, "record": p.record, "hash": h, "item": item})
@@ -366,11 +384,14 @@ def process(
         report(item.file).loaded += 1
         loaded_keys.append(p.key)
         lots.update(touched)
+        for r in rejects:  # an earlier bad copy in this same batch is superseded
+            if r.record_key == p.key:
+                r.status = "resolved"
 
     load.flush()
     for c in completed:
         _complete_shipment(conn, c, now)
-    _resolve(conn, src.name, loaded_keys, now)
+    _resolve(conn, src.name, loaded_keys, same_copies, now)
     _save_rejects(conn, rejects, now)
     return reports, lots
 
@@ -390,14 +411,34 @@ def _complete_shipment(conn: Connection, c: dict[str, Any], now: datetime) -> No
     )
 
 
-def _resolve(conn: Connection, source: str, keys: list[str], now: datetime) -> None:
-    """Loaded records leave the open rejects: their parked or rejected copies are resolved."""
+def _resolve(
+    conn: Connection,
+    source: str,
+    loaded: list[str],
+    copies: list[tuple[str, str]],
+    now: datetime,
+) -> None:
+    """Open rejects that a load settles: every older copy of a newly loaded record (parked,
+    or rejected and since corrected), and parked copies identical to a loaded record. A
+    conflicting re-delivery stays open: re-sending the original does not settle it."""
     t = m.Reject.__table__
-    for chunk in _chunks(sorted(set(keys))):
+    done = {"status": "resolved", "resolved_at": now}
+    for chunk in _chunks(sorted(set(loaded))):
         conn.execute(
             update(t)
             .where(t.c.source == source, t.c.record_key.in_(chunk), t.c.status != "resolved")
-            .values(status="resolved", resolved_at=now)
+            .values(done)
+        )
+    for key, raw_hash in copies:
+        conn.execute(
+            update(t)
+            .where(
+                t.c.source == source,
+                t.c.record_key == key,
+                t.c.content_hash == raw_hash,
+                t.c.status == "waiting",
+            )
+            .values(done)
         )
 
 
@@ -409,16 +450,18 @@ def _save_rejects(conn: Connection, rejects: list[RejectRow], now: datetime) -> 
     by_id: dict[tuple[str, str], RejectRow] = {}
     for r in rejects:
         by_id[(r.record_key, r.raw_hash)] = r  # last one in a batch wins
-    found: dict[tuple[str, str], int] = {}
+    found: dict[tuple[str, str], tuple[int, str]] = {}
     keys = sorted({k for k, _ in by_id})
     for chunk in _chunks(keys):
         for row in conn.execute(
-            select(t.c.id, t.c.record_key, t.c.content_hash).where(
+            select(t.c.id, t.c.record_key, t.c.content_hash, t.c.status).where(
                 t.c.source == rejects[0].source, t.c.record_key.in_(chunk)
             )
         ):
-            found[(row.record_key, row.content_hash)] = row.id
-    new, changed = [], []
+            found[(row.record_key, row.content_hash)] = (row.id, row.status)
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    changed_seen: list[dict[str, Any]] = []
     for ident, r in by_id.items():
         values = {
             "file": r.file,
@@ -429,10 +472,14 @@ def _save_rejects(conn: Connection, rejects: list[RejectRow], now: datetime) -> 
             "status": r.status,
             "waiting_for": r.waiting_for,
             "last_seen": now,
-            "resolved_at": None,
+            "resolved_at": now if r.status == "resolved" else None,
         }
         if ident in found:
-            changed.append({"rid": found[ident], **values})
+            rid, status = found[ident]
+            if status == "resolved":  # settled before: seeing the same copy again keeps it so
+                changed_seen.append({"rid": rid, "last_seen": now})
+                continue
+            changed.append({"rid": rid, **values})
         else:
             new.append(
                 {
@@ -460,6 +507,9 @@ def _save_rejects(conn: Connection, rejects: list[RejectRow], now: datetime) -> 
         )
         stmt = update(t).where(t.c.id == bindparam("rid")).values({c: bindparam(c) for c in cols})
         conn.execute(stmt, changed)
+    if changed_seen:
+        stmt = update(t).where(t.c.id == bindparam("rid")).values(last_seen=bindparam("last_seen"))
+        conn.execute(stmt, changed_seen)
 
 
 # --- entry points ------------------------------------------------------------------------------

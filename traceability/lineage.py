@@ -118,7 +118,10 @@ def trace_forward(eng: Engine, plot_or_lot: str) -> dict[str, Any]:
         if is_plot:
             params = {"plot": plot_or_lot, "lot": None}
         else:
-            lot = resolve_lot(conn, plot_or_lot)
+            try:
+                lot = resolve_lot(conn, plot_or_lot)
+            except NotFound:
+                raise NotFound(f"no plot or lot {plot_or_lot!r} in the store") from None
             params = {"plot": None, "lot": lot}
         rows = conn.execute(query("trace_forward"), {**params, "max_depth": MAX_DEPTH}).all()
     if any(r.kind == "lot" and r.depth is not None and r.depth >= MAX_DEPTH for r in rows):

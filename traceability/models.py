@@ -26,6 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+#: Every identifier column (records, parties, plots, lots, devices); ingest rejects longer ids.
+ID = String(128)
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -64,20 +67,20 @@ class Event(Base):
     """One accepted source record: what happened, when, by whom, and where it came from."""
 
     __tablename__ = "event"
-    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)  # "{source}/{record}"
+    event_id: Mapped[str] = mapped_column(String(150), primary_key=True)  # "{source}/{record}"
     source: Mapped[str] = mapped_column(String(20))
-    record_id: Mapped[str] = mapped_column(String(160))
+    record_id: Mapped[str] = mapped_column(ID)
     kind: Mapped[str] = mapped_column(String(20))  # object | transformation | master
     step: Mapped[str] = mapped_column(String(20))  # sowing, input, harvest, milling, shipping...
     time: Mapped[datetime | None]
     time_offset_min: Mapped[int | None] = mapped_column(Integer)
-    party_id: Mapped[str | None] = mapped_column(String(64))
-    lot_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    plot_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    input_reg_no: Mapped[str | None] = mapped_column(String(64), index=True)
+    party_id: Mapped[str | None] = mapped_column(ID)
+    lot_id: Mapped[str | None] = mapped_column(ID, index=True)
+    plot_id: Mapped[str | None] = mapped_column(ID, index=True)
+    input_reg_no: Mapped[str | None] = mapped_column(ID, index=True)
     source_file: Mapped[str] = mapped_column(Text)
     line: Mapped[int] = mapped_column(Integer)
-    content_hash: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(ID)
     payload: Mapped[dict[str, Any]]
     loaded_at: Mapped[datetime]
     __table_args__ = (UniqueConstraint("source", "record_id"),)
@@ -85,7 +88,7 @@ class Event(Base):
 
 class Party(Base):
     __tablename__ = "party"
-    party_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    party_id: Mapped[str] = mapped_column(ID, primary_key=True)
     role: Mapped[str] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(Text)
     county_code: Mapped[str | None] = mapped_column(String(6))
@@ -101,7 +104,7 @@ class Product(Base):
     gtin: Mapped[str] = mapped_column(String(14), primary_key=True)  # always GTIN-14
     name_zh: Mapped[str | None] = mapped_column(Text)
     name_en: Mapped[str | None] = mapped_column(Text)
-    category: Mapped[str | None] = mapped_column(String(40))
+    category: Mapped[str | None] = mapped_column(Text)
     storage: Mapped[str] = mapped_column(String(10))  # ambient | cool | chilled | frozen
     unit: Mapped[str] = mapped_column(String(10))  # kg | bag | box
     extra: Mapped[dict[str, Any]]
@@ -113,14 +116,14 @@ class Plot(Base):
 
     __tablename__ = "plot"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    plot_id: Mapped[str] = mapped_column(String(64), index=True)
+    plot_id: Mapped[str] = mapped_column(ID, index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     valid_from: Mapped[datetime]
-    farm_id: Mapped[str] = mapped_column(String(64))
+    farm_id: Mapped[str] = mapped_column(ID)
     county_code: Mapped[str] = mapped_column(String(6), index=True)
     township: Mapped[str | None] = mapped_column(Text)
     village: Mapped[str | None] = mapped_column(Text)
-    crop: Mapped[str | None] = mapped_column(String(40))
+    crop: Mapped[str | None] = mapped_column(Text)
     declared_area_mu: Mapped[float | None] = mapped_column(Float)
     area_m2: Mapped[float] = mapped_column(Float)
     area_mu: Mapped[float] = mapped_column(Float)
@@ -144,14 +147,14 @@ class Lot(Base):
     """A quantity made together: a harvest (plot_id set) or a transformation's output."""
 
     __tablename__ = "lot"
-    lot_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lot_id: Mapped[str] = mapped_column(ID, primary_key=True)
     step: Mapped[str] = mapped_column(String(20))  # harvest, drying, milling, packing, ...
-    plot_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    plot_id: Mapped[str | None] = mapped_column(ID, index=True)
     gtin: Mapped[str | None] = mapped_column(String(14))
     quantity_kg: Mapped[float] = mapped_column(Float)
     units: Mapped[int | None] = mapped_column(Integer)
     made_at: Mapped[datetime]
-    made_by: Mapped[str] = mapped_column(String(64))
+    made_by: Mapped[str] = mapped_column(ID)
     event_id: Mapped[str] = mapped_column(ForeignKey("event.event_id"))
 
 
@@ -159,8 +162,8 @@ class Edge(Base):
     """Parent lot -> child lot. ``share`` = kg / all input kg of that transformation."""
 
     __tablename__ = "edge"
-    parent_lot: Mapped[str] = mapped_column(String(64), primary_key=True)
-    child_lot: Mapped[str] = mapped_column(String(64), primary_key=True)
+    parent_lot: Mapped[str] = mapped_column(ID, primary_key=True)
+    child_lot: Mapped[str] = mapped_column(ID, primary_key=True)
     kg: Mapped[float] = mapped_column(Float)
     share: Mapped[float] = mapped_column(Float)
     event_id: Mapped[str] = mapped_column(ForeignKey("event.event_id"))
@@ -169,11 +172,11 @@ class Edge(Base):
 
 class Shipment(Base):
     __tablename__ = "shipment"
-    shipment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    carrier_id: Mapped[str] = mapped_column(String(64))
-    device_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    from_party: Mapped[str] = mapped_column(String(64))
-    to_party: Mapped[str] = mapped_column(String(64))
+    shipment_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    carrier_id: Mapped[str] = mapped_column(ID)
+    device_id: Mapped[str | None] = mapped_column(ID, index=True)
+    from_party: Mapped[str] = mapped_column(ID)
+    to_party: Mapped[str] = mapped_column(ID)
     departed_at: Mapped[datetime]
     arrived_at: Mapped[datetime | None]
     event_id: Mapped[str] = mapped_column(ForeignKey("event.event_id"))
@@ -182,7 +185,7 @@ class Shipment(Base):
 class ShipmentLot(Base):
     __tablename__ = "shipment_lot"
     shipment_id: Mapped[str] = mapped_column(ForeignKey("shipment.shipment_id"), primary_key=True)
-    lot_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    lot_id: Mapped[str] = mapped_column(ID, primary_key=True, index=True)
     kg: Mapped[float] = mapped_column(Float)
 
 
@@ -190,7 +193,7 @@ class Reading(Base):
     """A truck logger reading; matched to its shipment by device and time when checked."""
 
     __tablename__ = "reading"
-    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ID, primary_key=True)
     ts: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     ts_offset_min: Mapped[int] = mapped_column(Integer)
     temp_c: Mapped[float] = mapped_column(Float)
@@ -199,15 +202,15 @@ class Reading(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     source_file: Mapped[str] = mapped_column(Text)
     line: Mapped[int] = mapped_column(Integer)
-    content_hash: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(ID)
 
 
 class Sale(Base):
     __tablename__ = "sale"
-    record_id: Mapped[str] = mapped_column(String(160), primary_key=True)
-    retailer_id: Mapped[str] = mapped_column(String(64), index=True)
+    record_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    retailer_id: Mapped[str] = mapped_column(ID, index=True)
     time: Mapped[datetime]
-    lot_id: Mapped[str] = mapped_column(String(64), index=True)
+    lot_id: Mapped[str] = mapped_column(ID, index=True)
     gtin: Mapped[str] = mapped_column(String(14))
     quantity_units: Mapped[int] = mapped_column(Integer)
     channel: Mapped[str] = mapped_column(String(20))
@@ -218,7 +221,7 @@ class Code(Base):
     """An issued traceability code: the GS1 Digital Link URI printed as a QR code."""
 
     __tablename__ = "code"
-    lot_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lot_id: Mapped[str] = mapped_column(ID, primary_key=True)
     gtin: Mapped[str] = mapped_column(String(14))
     uri: Mapped[str] = mapped_column(Text, unique=True)
     png_path: Mapped[str | None] = mapped_column(Text)
@@ -236,11 +239,11 @@ class Reject(Base):
     __tablename__ = "reject"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(20))
-    record_key: Mapped[str] = mapped_column(String(400))
-    content_hash: Mapped[str] = mapped_column(String(64))
+    record_key: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(ID)
     file: Mapped[str] = mapped_column(Text)
     line: Mapped[int] = mapped_column(Integer)
-    record_id: Mapped[str | None] = mapped_column(String(160))
+    record_id: Mapped[str | None] = mapped_column(ID)
     field: Mapped[str | None] = mapped_column(String(60))
     reason: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(10), index=True)  # waiting|rejected|resolved

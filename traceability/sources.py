@@ -39,6 +39,9 @@ PRODUCTION_EVENTS = ("sowing", "input", "harvest")
 PROCESSING_STEPS = ("drying", "milling", "packing", "blending", "splitting")
 CHANNELS = ("store", "ecommerce", "wholesale")
 
+#: Longest id (record, party, plot, lot, device) accepted; longer ones are rejected.
+MAX_ID = 128
+
 # Mainland China with a margin: a party outside it has swapped or mistyped coordinates.
 CHINA_LON = (73.0, 135.5)
 CHINA_LAT = (18.0, 53.6)
@@ -64,6 +67,12 @@ class Source:
 
     def rows(self, path: Path) -> Iterator[Row]:
         return read_csv(path, self.required)
+
+    def raw_key(self, fields: dict[str, Any]) -> str | None:
+        """The record's key as far as it can be read from a row that failed to parse."""
+        if not self.id_column:
+            return None
+        return str(fields.get(self.id_column) or "").strip() or None
 
     def parse(self, fields: dict[str, Any]) -> Parsed:
         raise NotImplementedError
@@ -155,6 +164,14 @@ class Products(Source):
     required = ("gtin", "storage", "unit")
     event_kind = "master"
 
+    def raw_key(self, fields: dict[str, Any]) -> str | None:
+        # Stored as GTIN-14: a rejected GTIN-13 must meet its corrected copy under one key.
+        raw = super().raw_key(fields)
+        try:
+            return gs1.gtin14(raw) if raw else None
+        except ValueError:
+            return raw
+
     def parse(self, fields: dict[str, Any]) -> Parsed:
         rec = {
             "gtin": _gtin(fields, "gtin", required=True),
@@ -176,13 +193,14 @@ class Products(Source):
 
 
 class Plots(Source):
-    id_column = "plot_id"
     """Vector files are read by the plot registry (geo/); here only keys and storage."""
+
+    id_column = "plot_id"
 
     name = "plots"
     pattern = "*"
     event_kind = "master"
-    suffixes = (".geojson", ".json", ".gpkg", ".shp", ".zip")
+    suffixes = (".geojson", ".json", ".gpkg", ".shp")  # zipped Shapefiles: plot-registry issue
 
     def rows(self, path: Path) -> Iterator[Row]:
         from geo import read_plots  # geopandas stays off every other path
@@ -402,6 +420,8 @@ class Shipments(Source):
             "lots": lot_list(fields, "lots"),
             "extra": extras(fields, self.columns),
         }
+        if len(rec["device_id"] or "") > MAX_ID:
+            raise FieldError("device_id", f"device_id is longer than {MAX_ID} characters")
         req = [("party", rec[k]) for k in ("carrier_id", "from_party", "to_party")]
         req += [("lot", lot) for lot, _ in rec["lots"]]
         return Parsed(rec["shipment_id"], rec, req, [], dep, off)
@@ -442,8 +462,9 @@ class Shipments(Source):
 
 
 class Telemetry(Source):
-    id_column = None  # a reading is named by device and time: file:line until parsed
     """Truck logger readings. Stored as readings (not events): there are millions of them."""
+
+    id_column = None  # a reading is named by device and time: file:line until parsed
 
     name = "telemetry"
     pattern = "telemetry*.jsonl"
@@ -467,7 +488,10 @@ class Telemetry(Source):
             "humidity_pct": number(fields, "humidity_pct"),
             "lon": lon,
             "lat": lat,
+            "extra": extras(fields, self.columns),
         }
+        if len(rec["device_id"] or "") > MAX_ID:
+            raise FieldError("device_id", f"device_id is longer than {MAX_ID} characters")
         key = f"{rec['device_id']}@{ts.astimezone(UTC).isoformat()}"
         return Parsed(key, rec, [], [], ts, off)
 
@@ -483,6 +507,7 @@ class Telemetry(Source):
                 "humidity_pct": r["humidity_pct"],
                 "lon": r["lon"],
                 "lat": r["lat"],
+                "extra": r["extra"],
                 "source_file": load.file,
                 "line": load.line,
                 "content_hash": load.content_hash,
