@@ -19,8 +19,11 @@ def heitu(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env.pop("HEITU_DB_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "traceability.cli", *args],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_ingest_trace_check_json(inbox: Path, home: Path) -> None:
@@ -65,9 +68,11 @@ def test_store_unreachable_exit_1(home: Path) -> None:
     env_url = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
     r = subprocess.run(
         [sys.executable, "-m", "traceability.cli", "rejects", "--json"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "HEITU_HOME": str(home), "HEITU_DB_URL": env_url},
-    )  # fmt: skip
+    )
     assert r.returncode == 1 and "unreachable" in r.stderr and "Traceback" not in r.stderr
 
 
