@@ -93,6 +93,8 @@ def test_ingest_twice_identical_counts(season) -> None:  # type: ignore[no-untyp
         after = {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar() for t in TABLES}
     assert after == counts
     assert sum(r["loaded"] for r in again["sources"].values()) == 0
+    loaded_first = sum(r["loaded"] for r in first["sources"].values())
+    assert sum(r["unchanged"] for r in again["sources"].values()) >= loaded_first
     assert counts["lot"] > 100 and counts["reading"] > 100
 
 
