@@ -429,17 +429,18 @@ def _resolve(
             .where(t.c.source == source, t.c.record_key.in_(chunk), t.c.status != "resolved")
             .values(done)
         )
-    for key, raw_hash in copies:
-        conn.execute(
-            update(t)
-            .where(
-                t.c.source == source,
-                t.c.record_key == key,
-                t.c.content_hash == raw_hash,
-                t.c.status == "waiting",
+    # Parked copies identical to a loaded record: few or none, so look before updating.
+    wanted = set(copies)
+    settled: list[int] = []
+    for chunk in _chunks(sorted({key for key, _ in copies})):
+        rows = conn.execute(
+            select(t.c.id, t.c.record_key, t.c.content_hash).where(
+                t.c.source == source, t.c.status == "waiting", t.c.record_key.in_(chunk)
             )
-            .values(done)
         )
+        settled += [r.id for r in rows if (r.record_key, r.content_hash) in wanted]
+    for chunk in _chunks(settled):
+        conn.execute(update(t).where(t.c.id.in_(chunk)).values(done))
 
 
 def _save_rejects(conn: Connection, rejects: list[RejectRow], now: datetime) -> None:
