@@ -30,6 +30,12 @@ def _emit(args: argparse.Namespace, doc: Any, human: str) -> None:
         print(human)
 
 
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 def _engine() -> Any:
     from traceability.store import open_store
 
@@ -37,12 +43,21 @@ def _engine() -> Any:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from traceability.pipeline import ingest_dir
+    from rich.progress import Progress
+
+    from traceability.pipeline import SOURCES, ingest_dir, pending_files
 
     inbox = Path(args.dir)
     if not inbox.is_dir():
         raise UsageError(f"{inbox}: not a directory")
-    result = ingest_dir(inbox)
+    total = sum(len(pending_files(s, inbox)) for s in SOURCES)
+    with Progress(console=_stderr_console(), transient=True) as bar:
+        task = bar.add_task("ingest", total=total)
+
+        def step(path: Path) -> None:
+            bar.update(task, advance=1, description=f"{path.parent.name}/{path.name}")
+
+        result = ingest_dir(inbox, on_file=step)
     lines = []
     for source, r in result["sources"].items():
         for f in r["files"]:

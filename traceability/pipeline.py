@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,12 @@ def pending_files(source: str, inbox: Path | None = None) -> list[Path]:
     return sorted(files, key=lambda p: (order[source_for(source, p).name], p.name))  # type: ignore[union-attr]
 
 
-def ingest_files(source: str, files: list[Path], url: str | None = None) -> dict[str, Any]:
+def ingest_files(
+    source: str,
+    files: list[Path],
+    url: str | None = None,
+    on_file: Callable[[Path], None] | None = None,
+) -> dict[str, Any]:
     """Load files of one landing-zone folder. Bad records become rejects; a file that can't be
     read is reported under ``unreadable`` (its caller fails after loading everything else)."""
     eng = open_store(url)
@@ -66,6 +72,8 @@ def ingest_files(source: str, files: list[Path], url: str | None = None) -> dict
             rep, touched = FileReport(label(path), error=exc.cause), set()
         reports.append(rep)
         lots |= touched
+        if on_file:
+            on_file(path)
     totals = {
         k: sum(getattr(r, k) for r in reports)
         for k in ("loaded", "unchanged", "parked", "rejected")
@@ -84,9 +92,11 @@ def retry_parked(url: str | None = None) -> dict[str, int]:
     return _retry(open_store(url))
 
 
-def ingest_dir(inbox: Path, url: str | None = None) -> dict[str, Any]:
+def ingest_dir(
+    inbox: Path, url: str | None = None, on_file: Callable[[Path], None] | None = None
+) -> dict[str, Any]:
     """``heitu ingest DIR``: every folder in dependency order, then the parked records."""
-    per_source = {s: ingest_files(s, pending_files(s, inbox), url) for s in SOURCES}
+    per_source = {s: ingest_files(s, pending_files(s, inbox), url, on_file) for s in SOURCES}
     retried = retry_parked(url)
     return {
         "sources": per_source,
