@@ -16,6 +16,10 @@ from sqlalchemy import create_engine, text
 
 from traceability.store import open_store, reset_engines
 
+# Airflow's fixtures (temporary AIRFLOW_HOME, migrated metadata DB, dag.test runner); the
+# module sets Airflow's environment on import, before anything imports airflow.
+pytest_plugins = ["tests.airflow_harness"]
+
 PG_ADMIN = os.environ.get("HEITU_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 

@@ -32,6 +32,7 @@ def test_codes_for_packed_lots(inbox: Path, sqlite_url: str, monkeypatch) -> Non
     # Idempotent: a printed code never changes, even if the resolver setting does.
     monkeypatch.setenv("HEITU_RESOLVER", "elsewhere.example")
     again = issue_codes(eng)
+    assert again["issued"] == 0 and again["total"] == 2
     assert {c["lot"]: c["uri"] for c in again["codes"]} == uris
     with eng.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM code")).scalar() == 2

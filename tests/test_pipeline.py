@@ -63,3 +63,15 @@ def test_freshness(inbox: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert pipeline.check_freshness("sales", inbox, home / "archive")["newest_age_hours"] > 79
     never = pipeline.check_freshness("plots", home / "empty", home / "archive")
     assert never["stale"] and "no file has ever arrived" in never["message"]
+
+
+def test_uploads_in_progress_are_not_picked_up(inbox: Path) -> None:
+    write_season(inbox)
+    (inbox / "sales" / ".sales2.csv").write_text("hidden")
+    (inbox / "sales" / "sales3.csv.part").write_text("half")
+    assert [p.name for p in pipeline.pending_files("sales", inbox)] == ["sales.csv"]
+    # A scheduled run waits until the file has been quiet for the settle time.
+    assert pipeline.pending_files("sales", inbox, settle=60) == []
+    old = time.time() - 120
+    os.utime(inbox / "sales" / "sales.csv", (old, old))
+    assert [p.name for p in pipeline.pending_files("sales", inbox, settle=60)] == ["sales.csv"]

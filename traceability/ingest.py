@@ -532,10 +532,11 @@ def ingest_file(
     return reports.get(name, FileReport(name)), lots
 
 
-def retry_parked(eng: Engine, now: datetime | None = None) -> dict[str, int]:
+def retry_parked(eng: Engine, now: datetime | None = None) -> dict[str, Any]:
     """Retry every waiting record of every source, in dependency order, until none loads."""
     now = now or now_utc()
     total_loaded = 0
+    by_source: dict[str, int] = {}
     while True:
         loaded_this_pass = 0
         for name, src in SOURCES.items():
@@ -550,14 +551,20 @@ def retry_parked(eng: Engine, now: datetime | None = None) -> dict[str, int]:
                     continue
                 items = [Item(w.file, Row(w.line, w.raw)) for w in waiting]
                 reports, _ = process(conn, src, items, now)
-            loaded_this_pass += sum(r.loaded + r.unchanged for r in reports.values())
+            n = sum(r.loaded + r.unchanged for r in reports.values())
+            by_source[name] = by_source.get(name, 0) + n
+            loaded_this_pass += n
         total_loaded += loaded_this_pass
         if not loaded_this_pass:
             break
     with eng.connect() as conn:
         t = m.Reject.__table__
         still = conn.execute(select(t.c.id).where(t.c.status == "waiting")).all()
-    return {"loaded": total_loaded, "waiting": len(still)}
+    return {
+        "loaded": total_loaded,
+        "waiting": len(still),
+        "by_source": {k: v for k, v in by_source.items() if v},
+    }
 
 
 __all__ = ["UnreadableFile", "content_hash", "ingest_file", "process", "retry_parked"]

@@ -51,11 +51,12 @@ def issue_code(eng: Engine, lot: str, resolver: str | None = None) -> dict[str, 
             uri, png = code.uri, Path(code.png_path)
     if not png.exists():
         write_qr(uri, png)
-    return {"lot": lot, "gtin": row.gtin, "uri": uri, "png": str(png)}
+    return {"lot": lot, "gtin": row.gtin, "uri": uri, "png": str(png), "new": code is None}
 
 
 def issue_codes(eng: Engine, resolver: str | None = None) -> dict[str, Any]:
-    """Codes for every packed lot that has none yet (or whose PNG went missing)."""
+    """Codes for every packed lot: issued when missing, PNG redrawn when gone. ``issued``
+    counts the codes new in this call, ``total`` every packed lot's code."""
     with eng.connect() as conn:
         lots = [
             r.lot_id
@@ -72,4 +73,9 @@ def issue_codes(eng: Engine, resolver: str | None = None) -> dict[str, Any]:
             issued.append(issue_code(eng, lot, resolver))
         except ValueError as exc:
             skipped.append({"lot": lot, "reason": str(exc)})
-    return {"issued": len(issued), "codes": issued, "skipped": skipped}
+    return {
+        "issued": sum(c["new"] for c in issued),
+        "total": len(issued),
+        "codes": issued,
+        "skipped": skipped,
+    }

@@ -1,0 +1,305 @@
+"""The Airflow DAGs (dags/): they parse fast and clean, and really run, with ``dag.test()`` on a
+migrated SQLite metadata DB (tests/airflow_harness.py), against a sample season in the inbox."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.airflow_harness import DAG_IDS, DAGS_FOLDER, asset_events, task_states
+
+SOURCE_DAGS = {
+    "heitu_parties_products": ("parties", "products"),
+    "heitu_plots": ("plots",),
+    "heitu_production": ("production",),
+    "heitu_processing": ("processing",),
+    "heitu_transport": ("transport",),
+    "heitu_sales": ("sales",),
+}
+SOURCE_TASKS = (
+    "find_new_files",
+    "load_records",
+    "retry_parked_records",
+    "archive_loaded_files",
+    "check_freshness",
+)
+SAMPLE = {"plots": 20, "seed": 7}
+
+
+def store_uri(source: str) -> str:
+    return f"x-heitu://store/{source}"
+
+
+def source_task_ids(dag_id: str) -> list[str]:
+    sources = SOURCE_DAGS[dag_id]
+    if len(sources) == 1:
+        return list(SOURCE_TASKS)
+    return [f"{s}.{t}" for s in sources for t in SOURCE_TASKS]
+
+
+def inbox_files(home: Path) -> list[Path]:
+    return sorted(p for p in (home / "inbox").rglob("*") if p.is_file())
+
+
+def manifest(home: Path) -> list[dict[str, Any]]:
+    path = home / "archive" / "manifest.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def store_counts() -> dict[str, Any]:
+    from traceability import pipeline
+
+    s = pipeline.summary()
+    return {"records": s["records"], "rejects": s["rejects"], "tables": s["tables"]}
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+
+def test_every_dag_parses_with_docs_owner_tags_and_retries(dagbag: Any) -> None:
+    assert dagbag.import_errors == {}
+    assert sorted(dagbag.dags) == sorted(DAG_IDS)
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.doc_md and "fail" in dag.doc_md.lower(), dag_id
+        assert "heitu" in dag.tags, dag_id
+        assert dag.catchup is False and dag.max_active_runs == 1, dag_id
+        for t in dag.tasks:
+            assert t.owner == "heitu-data", t.task_id
+            assert t.doc_md, f"{dag_id}.{t.task_id} has no doc_md"
+            # check_freshness fails on purpose when a folder is stale: retrying can't help
+            assert t.retries >= (0 if t.task_id.endswith("check_freshness") else 1), t.task_id
+
+
+def test_source_dags_have_the_operator_task_names_and_produce_their_assets(dagbag: Any) -> None:
+    for dag_id, sources in SOURCE_DAGS.items():
+        dag = dagbag.dags[dag_id]
+        assert sorted(dag.task_ids) == sorted(source_task_ids(dag_id)), dag_id
+        for s in sources:
+            prefix = f"{s}." if len(sources) > 1 else ""
+            outlets = dag.get_task(f"{prefix}archive_loaded_files").outlets
+            assert [a.uri for a in outlets] == [store_uri(s)]
+
+
+def test_checks_and_codes_are_scheduled_on_the_store_assets(dagbag: Any) -> None:
+    every_source = {store_uri(s) for sources in SOURCE_DAGS.values() for s in sources}
+    checks = dagbag.dags["heitu_checks"].timetable.asset_condition
+    assert {a.uri for a in checks.objects} == every_source
+    codes = dagbag.dags["heitu_codes"].timetable.asset_condition
+    assert codes.uri == store_uri("processing")
+
+
+def test_dag_folder_sources_are_the_pipelines(dagbag: Any) -> None:
+    import heitu_common
+
+    from traceability import pipeline
+
+    assert heitu_common.SOURCES == pipeline.SOURCES
+
+
+def test_parsing_a_dag_file_imports_nothing_heavy() -> None:
+    """The scheduler re-parses every file every 30 s: no pipeline, SQL store or geopandas."""
+    code = f"""
+import importlib.util, json, sys, time
+sys.path.insert(0, {str(DAGS_FOLDER)!r})
+t = time.perf_counter()
+for path in sorted(__import__("pathlib").Path({str(DAGS_FOLDER)!r}).glob("heitu_*.py")):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+heavy = ["traceability.pipeline", "traceability.ingest", "traceability.store", "geopandas",
+         "pandas", "shapely", "qrcode"]
+print(json.dumps({{"seconds": time.perf_counter() - t,
+                  "heavy": [m for m in heavy if m in sys.modules]}}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["heavy"] == []
+    assert out["seconds"] < 10
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def season(heitu_env: Path, run_dag: Any) -> dict[str, Any]:
+    """A sample season in the inbox, then every DAG once, in dependency order."""
+    from traceability.sample import write_sample
+
+    write_sample(heitu_env / "inbox", **SAMPLE)
+    delivered = inbox_files(heitu_env)
+    runs = {dag_id: run_dag(dag_id) for dag_id in DAG_IDS}
+    return {"home": heitu_env, "delivered": delivered, "runs": runs, "counts": store_counts()}
+
+
+def test_season_runs_every_dag_and_fills_the_store(season: dict[str, Any]) -> None:
+    for dag_id, dr in season["runs"].items():
+        assert dr.state == "success", (dag_id, task_states(dr))
+        assert set(task_states(dr).values()) == {"success"}, (dag_id, task_states(dr))
+    counts = season["counts"]
+    for source in ("parties", "products", "plots", "production", "processing", "sales"):
+        assert counts["records"].get(source, 0) > 0, (source, counts)
+    assert counts["tables"]["plot"] == SAMPLE["plots"]
+    assert counts["tables"]["shipment"] > 0 and counts["records"]["telemetry"] > 0
+    assert counts["tables"]["code"] > 0
+
+
+def test_season_files_are_archived_with_a_manifest(season: dict[str, Any]) -> None:
+    home = season["home"]
+    assert inbox_files(home) == []
+    entries = manifest(home)
+    assert sorted(e["file"] for e in entries) == sorted(p.name for p in season["delivered"])
+    for e in entries:
+        archived = Path(e["archived_to"])
+        assert archived.is_relative_to(home / "archive" / e["source"])
+        assert hashlib.sha256(archived.read_bytes()).hexdigest() == e["sha256"]
+
+
+def test_season_asset_events_say_what_each_run_did(season: dict[str, Any]) -> None:
+    runs = season["runs"]
+    for dag_id, sources in SOURCE_DAGS.items():
+        events = asset_events(runs[dag_id])
+        assert sorted(events) == sorted(store_uri(s) for s in sources)
+        for s in sources:
+            extra = events[store_uri(s)]
+            assert extra["source"] == s
+            assert extra["file_count"] == len(extra["files"]) > 0
+            assert all(f["file"].startswith(f"{s}/") for f in extra["files"])
+            for key in ("loaded", "unchanged", "parked", "rejected"):
+                assert extra[key] == sum(f[key] for f in extra["files"]), (s, key)
+            assert extra["loaded"] > 0, (s, extra)
+            assert extra["lot_count"] == len(extra["lots"]) and not extra["lots_truncated"]
+            assert Path(extra["manifest"]).name == "manifest.jsonl"
+    # harvest lots come from production, packed lots from processing
+    assert asset_events(runs["heitu_production"])[store_uri("production")]["lot_count"] > 0
+    assert asset_events(runs["heitu_processing"])[store_uri("processing")]["lot_count"] > 0
+
+    findings = asset_events(runs["heitu_checks"])["x-heitu://checks/findings"]
+    assert set(findings["findings"]) == {"mass_balance", "cold_chain", "geo", "codes"}
+    codes = asset_events(runs["heitu_codes"])["x-heitu://codes/issued"]
+    assert codes["lot_count"] == season["counts"]["tables"]["code"] > 0
+
+
+def test_season_bag_traces_to_plots_and_has_a_qr_png(season: dict[str, Any]) -> None:
+    from traceability import pipeline
+
+    bag = pipeline.summary()["bag"]
+    assert bag["plots"] and Path(bag["png"]).is_file()
+    assert bag["uri"].startswith("https://")
+
+
+def test_nothing_new_skips_the_run_and_updates_no_asset(season: dict[str, Any], run_dag) -> None:
+    dr = run_dag("heitu_production")
+    assert dr.state == "success"
+    states = task_states(dr)
+    assert states["find_new_files"] == "skipped" and states["check_freshness"] == "success"
+    assert states["load_records"] == states["archive_loaded_files"] == "skipped"
+    assert asset_events(dr) == {}
+    assert store_counts() == season["counts"]
+
+
+def test_redelivering_the_same_files_changes_nothing(season: dict[str, Any], run_dag) -> None:
+    from traceability.sample import write_sample
+
+    home = season["home"]
+    before = len(manifest(home))
+    write_sample(home / "inbox", **SAMPLE)
+    for dag_id, sources in SOURCE_DAGS.items():
+        dr = run_dag(dag_id)
+        assert dr.state == "success", (dag_id, task_states(dr))
+        for s in sources:
+            extra = asset_events(dr)[store_uri(s)]
+            assert extra["loaded"] == 0 and extra["unchanged"] > 0, (s, extra)
+    assert store_counts() == season["counts"]
+    assert inbox_files(home) == []
+    assert len(manifest(home)) == before + len(season["delivered"])
+
+
+def test_stale_inbox_folder_fails_check_freshness(
+    season: dict[str, Any], run_dag, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("HEITU_FRESHNESS_HOURS_SALES", "0.000001")
+    dr = run_dag("heitu_sales")
+    assert dr.state == "failed"
+    states = task_states(dr)
+    assert states["check_freshness"] == "failed" and states["find_new_files"] == "skipped"
+    out = capfd.readouterr()
+    assert "STALE inbox folder 'sales'" in out.out + out.err
+
+
+def test_products_load_when_no_parties_file_came(
+    season: dict[str, Any], run_dag, tmp_path: Path
+) -> None:
+    from traceability.sample import write_sample
+
+    write_sample(tmp_path, **SAMPLE)
+    inbox = season["home"] / "inbox" / "products"
+    for f in (tmp_path / "products").iterdir():
+        shutil.copy(f, inbox / f.name)
+    dr = run_dag("heitu_parties_products")
+    assert dr.state == "success"
+    states = task_states(dr)
+    assert states["parties.find_new_files"] == "skipped"
+    assert states["products.archive_loaded_files"] == "success"
+    assert sorted(asset_events(dr)) == [store_uri("products")]
+
+
+@pytest.fixture
+def fresh_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, heitu_env: Path
+) -> Iterator[Path]:  # heitu_env first: its module-wide settings are then overridden here
+    from traceability.store import reset_engines
+
+    monkeypatch.setenv("HEITU_HOME", str(tmp_path))
+    reset_engines()
+    yield tmp_path
+    reset_engines()
+
+
+def test_unreadable_file_fails_load_after_loading_the_rest(
+    fresh_home: Path, run_dag, capfd: pytest.CaptureFixture
+) -> None:
+    from traceability.sample import write_sample
+
+    write_sample(fresh_home / "inbox", **SAMPLE)
+    for folder in fresh_home.joinpath("inbox").iterdir():
+        if folder.name not in ("parties", "products"):
+            shutil.rmtree(folder)
+    delivered = inbox_files(fresh_home)
+    broken = fresh_home / "inbox" / "parties" / "parties_broken.csv"
+    broken.write_bytes(b"\x00\x01\x02 this is no CSV \xff\xfe\x00")
+    capfd.readouterr()
+
+    dr = run_dag("heitu_parties_products")
+    assert dr.state == "failed"
+    states = task_states(dr)
+    assert states["parties.load_records"] == "failed"
+    assert states["parties.archive_loaded_files"] == "upstream_failed"
+    assert states["products.find_new_files"] == "upstream_failed"  # parties, then products
+    out = capfd.readouterr()
+    assert "parties_broken.csv" in out.out + out.err
+    assert "could not be read" in out.out + out.err
+    # everything else was loaded; nothing was archived, the bad file waits in the inbox
+    assert store_counts()["records"].get("parties", 0) > 0
+    assert inbox_files(fresh_home) == sorted([*delivered, broken])
+    assert manifest(fresh_home) == []
+
+    # the operator removes the bad file: the next run archives the rest, loads nothing twice
+    broken.unlink()
+    before = store_counts()
+    dr = run_dag("heitu_parties_products")
+    assert dr.state == "success", task_states(dr)
+    parties = asset_events(dr)[store_uri("parties")]
+    assert parties["loaded"] == 0 and parties["unchanged"] > 0
+    assert store_counts()["records"]["parties"] == before["records"]["parties"]
+    assert inbox_files(fresh_home) == []
