@@ -1,27 +1,16 @@
-"""heitu_plots: the land registry's plot polygons (inbox/plots/) into the store."""
+"""heitu_plots: the land registry's plot polygons (inbox/plots/) into the store.
+
+An Airflow DAG built by ``heitu_common.source_dag``: find_new_files -> load_records ->
+retry_parked_records -> archive_loaded_files (updates its Asset), and check_freshness.
+"""
 
 from __future__ import annotations
 
-from airflow.sdk import dag
-from heitu_common import DEFAULT_ARGS, START_DATE, TAGS, every_15_minutes, source_doc, source_tasks
+from heitu_common import source_dag
 
-TITLE = "Plot registry: farm polygons from inbox/plots/"
-OFFSET = 1  # minutes past each quarter hour: source DAGs run staggered, in dependency order
-
-
-@dag(
-    dag_id="heitu_plots",
-    description=TITLE,
-    schedule=every_15_minutes(OFFSET),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=[*TAGS, "source", "plots"],
-    doc_md=source_doc(TITLE, ("plots",), OFFSET),
+dag = source_dag(
+    "heitu_plots",
+    title="Plot registry: farm polygons from inbox/plots/",
+    folders=("plots",),
+    offset=1,  # minutes past each quarter hour: source DAGs run staggered, in order
 )
-def heitu_plots() -> None:
-    source_tasks("plots")
-
-
-heitu_plots()

@@ -1,27 +1,16 @@
-"""heitu_processing: mills' transformations (drying, milling, packing) into the store."""
+"""heitu_processing: mills' transformations (drying, milling, packing) into the store.
+
+An Airflow DAG built by ``heitu_common.source_dag``: find_new_files -> load_records ->
+retry_parked_records -> archive_loaded_files (updates its Asset), and check_freshness.
+"""
 
 from __future__ import annotations
 
-from airflow.sdk import dag
-from heitu_common import DEFAULT_ARGS, START_DATE, TAGS, every_15_minutes, source_doc, source_tasks
+from heitu_common import source_dag
 
-TITLE = "Mill records: drying, milling, packing lots from inbox/processing/"
-OFFSET = 5  # minutes past each quarter hour: source DAGs run staggered, in dependency order
-
-
-@dag(
-    dag_id="heitu_processing",
-    description=TITLE,
-    schedule=every_15_minutes(OFFSET),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=[*TAGS, "source", "processing"],
-    doc_md=source_doc(TITLE, ("processing",), OFFSET),
+dag = source_dag(
+    "heitu_processing",
+    title="Mill records: drying, milling, packing lots from inbox/processing/",
+    folders=("processing",),
+    offset=5,  # minutes past each quarter hour: source DAGs run staggered, in order
 )
-def heitu_processing() -> None:
-    source_tasks("processing")
-
-
-heitu_processing()

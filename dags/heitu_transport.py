@@ -1,27 +1,16 @@
-"""heitu_transport: shipments and truck telemetry (cold chain readings) into the store."""
+"""heitu_transport: shipments and truck telemetry (cold chain readings) into the store.
+
+An Airflow DAG built by ``heitu_common.source_dag``: find_new_files -> load_records ->
+retry_parked_records -> archive_loaded_files (updates its Asset), and check_freshness.
+"""
 
 from __future__ import annotations
 
-from airflow.sdk import dag
-from heitu_common import DEFAULT_ARGS, START_DATE, TAGS, every_15_minutes, source_doc, source_tasks
+from heitu_common import source_dag
 
-TITLE = "Shipments and truck telemetry from inbox/transport/"
-OFFSET = 7  # minutes past each quarter hour: source DAGs run staggered, in dependency order
-
-
-@dag(
-    dag_id="heitu_transport",
-    description=TITLE,
-    schedule=every_15_minutes(OFFSET),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=[*TAGS, "source", "transport"],
-    doc_md=source_doc(TITLE, ("transport",), OFFSET),
+dag = source_dag(
+    "heitu_transport",
+    title="Shipments and truck telemetry from inbox/transport/",
+    folders=("transport",),
+    offset=7,  # minutes past each quarter hour: source DAGs run staggered, in order
 )
-def heitu_transport() -> None:
-    source_tasks("transport")
-
-
-heitu_transport()
