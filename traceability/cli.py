@@ -100,6 +100,62 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _window_bound(value: str | None, *, end: bool) -> Any:
+    """--from/--to: an ISO date or time; naive means Asia/Shanghai. A bare date as --to
+    includes that whole day."""
+    if value is None:
+        return None
+    from datetime import timedelta
+
+    from traceability.readers import FieldError, parse_time
+
+    try:
+        when, _ = parse_time(value, "--to" if end else "--from")
+    except FieldError as exc:
+        raise UsageError(f"{exc.field}: {exc.reason}") from None
+    if end and len(value) == 10:
+        when += timedelta(days=1)
+    return when
+
+
+def cmd_recall(args: argparse.Namespace) -> int:
+    from traceability.lineage import recall
+
+    kind, key = next((k, v) for k in RECALL_OPTIONS if (v := getattr(args, k)) is not None)
+    doc = recall(
+        _engine(),
+        kind,
+        key,
+        _window_bound(args.date_from, end=False),
+        _window_bound(args.date_to, end=True),
+    )
+    written = []
+    for fmt in ("xlsx", "csv"):
+        if getattr(args, fmt):
+            from traceability.recall_sheet import write_recall_sheet
+
+            written += [
+                str(p) for p in write_recall_sheet(_engine(), doc, Path(getattr(args, fmt)), fmt)
+            ]
+    doc["files"] = written
+    t = doc["totals"]
+    human = [
+        f"recall by {kind} {key}: {t['lots']} lot(s), {t['packed_units']} unit(s) packed, "
+        f"{t['sold_units']} sold, {t['unsold_units']} not sold"
+    ]
+    human += [
+        f"  {p['party']:<14} {p['role'] or '-':<10} received {p['received_kg']:>10.1f} kg"
+        f"  sold {p['sold_units']:>6} units  unsold {p['unsold_units']:>8.1f} units"
+        for p in doc["parties"]
+    ]
+    human += [f"wrote {f}" for f in written]
+    _emit(args, doc, "\n".join(human))
+    return 0
+
+
+RECALL_OPTIONS = ("plot", "farm", "county", "input", "lot")
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from traceability.checks import run_checks
 
@@ -183,6 +239,33 @@ def parser() -> argparse.ArgumentParser:
         tp.add_argument("--json", action="store_true", help="print one JSON document on stdout")
         tp.set_defaults(func=cmd_trace)
 
+    sp = add(
+        "recall",
+        cmd_recall,
+        "Everything made from a plot, farm, county, input or lot: "
+        "where it went, what was sold, what is still unsold per retailer.",
+    )
+    which = sp.add_mutually_exclusive_group(required=True)
+    which.add_argument("--plot", help="a plot id")
+    which.add_argument("--farm", help="a farm's party id: all its plots")
+    which.add_argument("--county", help="a 6-digit county code: all its plots")
+    which.add_argument(
+        "--input",
+        help="an input registration number, e.g. PD20080123: "
+        "the first harvest after each application",
+    )
+    which.add_argument("--lot", help="a lot id")
+    sp.add_argument(
+        "--from",
+        dest="date_from",
+        metavar="DATE",
+        help="harvests (or input applications) from this date or time",
+    )
+    sp.add_argument(
+        "--to", dest="date_to", metavar="DATE", help="... up to this date (the whole day) or time"
+    )
+    sp.add_argument("--xlsx", metavar="FILE", help="also write the recall spreadsheet (.xlsx)")
+    sp.add_argument("--csv", metavar="FILE", help="also write it as CSV (events; stock beside)")
     add("check", cmd_check, "Mass-balance, cold-chain, geo and code findings.")
     sp = add("rejects", cmd_rejects, "Open rejects: records rejected for good or waiting.")
     sp.add_argument("--all", action="store_true", help="include resolved ones")

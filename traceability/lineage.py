@@ -7,6 +7,7 @@ stays light (no pandas, no geopandas) so ``heitu trace`` starts fast.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -26,11 +27,19 @@ class LineageCycle(HeituError):
 
 
 @cache
-def query(name: str) -> Any:
-    """A query from sql/ by file name, parsed once. Comments are dropped first: ``:name`` in
-    a comment would otherwise count as a bind parameter."""
-    sql = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
-    return text(re.sub(r"--[^\n]*", "", sql))
+def _sql(name: str, dialect: str) -> str:
+    """Text of sql/<name>.<dialect>.sql when a dialect needs its own, else sql/<name>.sql.
+    Comments are dropped: ``:name`` in a comment would count as a bind parameter."""
+    path = SQL_DIR / f"{name}.{dialect}.sql"
+    if not path.exists():
+        path = SQL_DIR / f"{name}.sql"
+    return re.sub(r"--[^\n]*", "", path.read_text(encoding="utf-8"))
+
+
+@cache
+def query(name: str, dialect: str = "default") -> Any:
+    """A query from sql/ by file name (and dialect), parsed once."""
+    return text(_sql(name, dialect))
 
 
 def resolve_lot(conn: Connection, lot_or_code: str) -> str:
@@ -78,57 +87,229 @@ def _aware(value: Any) -> Any:
     return value
 
 
+def _shares_and_paths(
+    lot: str, rows: list[Any]
+) -> tuple[list[str], dict[str, float], dict[str, list[str]]]:
+    """One pass over the ancestry in depth order (rows come sorted by their longest distance
+    from ``lot``, so every child is done before its parents): each lot's share of ``lot``'s
+    kg, and for each plot the path that brought it the largest part."""
+    parents: dict[str, list[tuple[str, float]]] = {}
+    plot_of: dict[str, str] = {}
+    order: list[str] = []
+    for r in rows:
+        if r.lot_id not in parents:
+            parents[r.lot_id] = []
+            order.append(r.lot_id)
+            if r.plot_id is not None:
+                plot_of[r.lot_id] = r.plot_id
+        if r.parent_lot is not None:
+            parents[r.lot_id].append((r.parent_lot, r.share))
+    share = {lot: 1.0}
+    best = {lot: 1.0}  # the largest single-path share, for the path shown
+    via: dict[str, str] = {}
+    for child in order:
+        for parent, s in parents[child]:
+            share[parent] = share.get(parent, 0.0) + share[child] * s
+            if best[child] * s > best.get(parent, -1.0):
+                best[parent] = best[child] * s
+                via[parent] = child
+    shares: dict[str, float] = {}
+    paths: dict[str, list[str]] = {}
+    top: dict[str, float] = {}
+    for harvest, plot in plot_of.items():
+        shares[plot] = shares.get(plot, 0.0) + share.get(harvest, 0.0)
+        if best.get(harvest, 0.0) > top.get(plot, -1.0):
+            top[plot] = best[harvest]
+            path = [harvest]
+            while path[-1] in via:
+                path.append(via[path[-1]])
+            paths[plot] = path[::-1]
+    return sorted(x for x in order if x != lot), shares, paths
+
+
 def trace_back(eng: Engine, lot_or_code: str, *, with_events: bool = True) -> dict[str, Any]:
-    """Every ancestor lot of a lot (or code), its plots and each plot's share of the kg."""
+    """Every ancestor lot of a lot (or code), its plots, each plot's share of the lot's kg
+    and the path (lot -> ... -> harvest lot) that brought each plot its largest part."""
     with eng.connect() as conn:
         lot = resolve_lot(conn, lot_or_code)
         rows = conn.execute(query("trace_back"), {"lot": lot, "max_depth": MAX_DEPTH}).all()
-        if any(r.max_depth >= MAX_DEPTH for r in rows):
+        if any(r.depth >= MAX_DEPTH for r in rows):
             raise LineageCycle(f"lineage of {lot} is deeper than {MAX_DEPTH} steps or cyclic")
-        shares: dict[str, float] = {}
-        for r in rows:
-            if r.plot_id is not None:
-                shares[r.plot_id] = shares.get(r.plot_id, 0.0) + r.share
-        lots = sorted(r.lot_id for r in rows if r.lot_id != lot)
+        lots, shares, paths = _shares_and_paths(lot, rows)
         plots = sorted(shares)
         events: list[dict[str, Any]] = []
         if with_events:
             stmt = query("lot_events").bindparams(
                 bindparam("lots", expanding=True), bindparam("plots", expanding=True)
             )
-            events = [
-                _event(r)
-                for r in conn.execute(stmt, {"lots": [lot, *lots], "plots": plots or [""]})
-            ]
+            params = {"lots": [lot, *lots], "plots": plots or [""]}
+            events = [_event(r) for r in conn.execute(stmt, params)]
     return {
         "lot": lot,
         "plots": plots,
         "lots": lots,
         "shares": {p: round(shares[p], 6) for p in plots},
+        "paths": {p: paths[p] for p in plots},
         "events": events,
     }
 
 
+RECALL_KINDS = ("plot", "farm", "county", "input", "lot")
+#: Far ends of the date window when none is given (stored times are naive UTC).
+_EARLIEST = datetime(1900, 1, 1)
+_LATEST = datetime(9999, 1, 1)
+
+
+def _naive_utc(value: datetime | None, default: datetime) -> datetime:
+    if value is None:
+        return default
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+@cache
+def _recall_sql(kind: str, dialect: str) -> Any:
+    seeds = _sql(f"recall_seeds_{kind}", dialect)
+    return text(_sql("recall", dialect).replace("/*SEEDS*/", seeds))
+
+
+def _unit_kg(lot: dict[str, Any]) -> float | None:
+    return lot["kg"] / lot["units"] if lot.get("units") else None
+
+
+def recall(
+    eng: Engine,
+    kind: str,
+    key: str,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+) -> dict[str, Any]:
+    """Everything made from a plot, farm, county, input (registration number) or lot, where
+    it was shipped and sold, and what is still unsold, per retailer.
+
+    ``date_from``/``date_to`` bound the harvests (plot, farm, county) or the input
+    applications (input) that start the recall; the window is [from, to)."""
+    if kind not in RECALL_KINDS:
+        raise ValueError(f"recall by {kind!r}: expected one of {', '.join(RECALL_KINDS)}")
+    params = {
+        "key": key,
+        "date_from": _naive_utc(date_from, _EARLIEST),
+        "date_to": _naive_utc(date_to, _LATEST),
+        "max_depth": MAX_DEPTH,
+    }
+    with eng.connect() as conn:
+        rows = conn.execute(_recall_sql(kind, eng.dialect.name), params).all()
+    lots: dict[str, dict[str, Any]] = {}
+    shipped: list[Any] = []
+    sold: list[Any] = []
+    for r in rows:
+        if r.kind == "lot":
+            if r.depth >= MAX_DEPTH:
+                raise LineageCycle(f"descendants of {kind} {key} go deeper than {MAX_DEPTH} steps")
+            lots[r.lot_id] = {"lot": r.lot_id, "gtin": r.gtin, "kg": r.kg, "units": r.units}
+        elif r.kind == "shipped":
+            shipped.append(r)
+        else:
+            sold.append(r)
+    per: dict[str, dict[str, Any]] = {}
+    # Stock in units per (party, lot): received - shipped on - sold. A warehouse that passed
+    # everything on holds nothing; a retailer holds what it received and did not sell.
+    stock: dict[tuple[str, str], float] = {}
+
+    def entry(party: str) -> dict[str, Any]:
+        return per.setdefault(
+            party,
+            {"party": party, "received_kg": 0.0, "received_units": 0.0, "shipped_on_kg": 0.0,
+             "sold_units": 0, "sold_kg": 0.0},
+        )
+
+    for r in shipped:
+        unit = _unit_kg(lots[r.lot_id])
+        units = r.kg / unit if unit else 0.0
+        e = entry(r.party)
+        e["received_kg"] += r.kg
+        e["received_units"] += units
+        stock[(r.party, r.lot_id)] = stock.get((r.party, r.lot_id), 0.0) + units
+        if r.from_party is not None:
+            entry(r.from_party)["shipped_on_kg"] += r.kg
+            key = (r.from_party, r.lot_id)
+            stock[key] = stock.get(key, 0.0) - units
+    for r in sold:
+        unit = _unit_kg(lots[r.lot_id]) or 0.0
+        e = entry(r.party)
+        e["sold_units"] += int(r.units)
+        e["sold_kg"] += r.units * unit
+        stock[(r.party, r.lot_id)] = stock.get((r.party, r.lot_id), 0.0) - int(r.units)
+    with eng.connect() as conn:
+        roles = _roles(conn, sorted(per))
+    unsold = [
+        {"party": party, "lot": lot, "gtin": lots[lot]["gtin"], "units": round(units, 3),
+         "kg": round(units * (_unit_kg(lots[lot]) or 0.0), 3)}
+        for (party, lot), units in sorted(stock.items())
+        if units > 1e-9 and roles.get(party, {}).get("role") != "processor"
+    ]
+    parties = []
+    for party, e in sorted(per.items()):
+        e.update(role=roles.get(party, {}).get("role"), name=roles.get(party, {}).get("name"))
+        e["unsold_units"] = round(sum(u["units"] for u in unsold if u["party"] == party), 3)
+        e["unsold_kg"] = round(sum(u["kg"] for u in unsold if u["party"] == party), 3)
+        for k in ("received_kg", "received_units", "shipped_on_kg", "sold_kg"):
+            e[k] = round(e[k], 3)
+        parties.append(e)
+    packed_units = sum(v["units"] or 0 for v in lots.values() if v["gtin"])
+    sold_units = sum(int(r.units) for r in sold)
+    return {
+        "query": {
+            "kind": kind,
+            "key": key,
+            "from": date_from.isoformat() if date_from else None,
+            "to": date_to.isoformat() if date_to else None,
+        },
+        "lots": sorted(lots),
+        "packed_lots": sorted(k for k, v in lots.items() if v["gtin"]),
+        "retailers": sorted(p["party"] for p in parties if p["role"] == "retailer"),
+        "parties": parties,
+        "unsold": unsold,
+        "totals": {
+            "lots": len(lots),
+            "packed_units": packed_units,
+            "sold_units": sold_units,
+            "unsold_units": packed_units - sold_units,
+            "shipped_kg": round(sum(r.kg for r in shipped), 3),
+        },
+    }
+
+
+def _roles(conn: Connection, parties: list[str]) -> dict[str, dict[str, Any]]:
+    if not parties:
+        return {}
+    stmt = text("SELECT party_id, role, name FROM party WHERE party_id IN :ids").bindparams(
+        bindparam("ids", expanding=True)
+    )
+    return {
+        r.party_id: {"role": r.role, "name": r.name} for r in conn.execute(stmt, {"ids": parties})
+    }
+
+
 def trace_forward(eng: Engine, plot_or_lot: str) -> dict[str, Any]:
-    """Every lot made from a plot or lot (harvest lots included) and the retailers reached."""
+    """Every lot made from a plot or lot (harvest lots included) and the retailers that
+    received or sold any of it: a recall without a window, in the CLI's short form."""
     with eng.connect() as conn:
         is_plot = conn.execute(
             text("SELECT 1 FROM plot WHERE plot_id = :p"), {"p": plot_or_lot}
         ).first()
         if is_plot:
-            params = {"plot": plot_or_lot, "lot": None}
+            kind, key = "plot", plot_or_lot
         else:
             try:
-                lot = resolve_lot(conn, plot_or_lot)
+                kind, key = "lot", resolve_lot(conn, plot_or_lot)
             except NotFound:
                 raise NotFound(f"no plot or lot {plot_or_lot!r} in the store") from None
-            params = {"plot": None, "lot": lot}
-        rows = conn.execute(query("trace_forward"), {**params, "max_depth": MAX_DEPTH}).all()
-    if any(r.kind == "lot" and r.depth is not None and r.depth >= MAX_DEPTH for r in rows):
-        raise LineageCycle(f"descendants of {plot_or_lot} go deeper than {MAX_DEPTH} steps")
+    result = recall(eng, kind, key)
     return {
         "from": plot_or_lot,
-        "kind": "plot" if is_plot else "lot",
-        "lots": sorted(r.id for r in rows if r.kind == "lot"),
-        "retailers": sorted(r.id for r in rows if r.kind == "retailer"),
+        "kind": kind,
+        "lots": result["lots"],
+        "retailers": result["retailers"],
     }

@@ -1,0 +1,2 @@
+-- Recall seeds: one lot (:key). The date window does not apply to a lot named outright.
+SELECT lot_id FROM lot WHERE lot_id = :key

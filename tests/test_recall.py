@@ -1,0 +1,108 @@
+"""Recall on the hand-checked season (tests/season.py), identical on SQLite and PostgreSQL.
+
+R1 received K1 (1000 kg = 200 bags of 5 kg) and sold 15; K2 (100 bags) was never shipped.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.season import PRODUCTION, write_csv, write_season
+from traceability.lineage import recall, trace_back
+from traceability.pipeline import ingest_dir
+from traceability.store import open_store
+
+FROM_P3 = ["B1", "H3", "K1", "K2", "M3"]
+FROM_P1 = ["B1", "D1", "H1", "K1", "K2", "M1"]
+
+
+@pytest.fixture
+def season(inbox: Path, store_url: str):  # type: ignore[no-untyped-def]
+    write_season(inbox)
+    ingest_dir(inbox, store_url)
+    return open_store(store_url)
+
+
+def test_recall_plot_units_per_retailer(season) -> None:  # type: ignore[no-untyped-def]
+    doc = recall(season, "plot", "P3")
+    assert doc["lots"] == FROM_P3
+    assert doc["packed_lots"] == ["K1", "K2"]
+    assert doc["retailers"] == ["R1"]
+    r1 = next(p for p in doc["parties"] if p["party"] == "R1")
+    assert r1["received_kg"] == 1000 and r1["received_units"] == 200
+    assert r1["sold_units"] == 15 and r1["sold_kg"] == 75
+    assert r1["unsold_units"] == 185 and r1["unsold_kg"] == 925
+    assert doc["unsold"] == [
+        {"party": "R1", "lot": "K1", "gtin": "06901234567892", "units": 185.0, "kg": 925.0}
+    ]
+    mill = next(p for p in doc["parties"] if p["party"] == "MILL")
+    assert mill["shipped_on_kg"] == 1000 and mill["unsold_units"] == 0
+    assert doc["totals"] == {
+        "lots": 5,
+        "packed_units": 300,
+        "sold_units": 15,
+        "unsold_units": 285,
+        "shipped_kg": 1000.0,
+    }
+
+
+def test_recall_by_input_registration_number(season) -> None:  # type: ignore[no-untyped-def]
+    # PD20080123 was sprayed on P1 on 2026-06-20; the first harvest after it is H1.
+    assert recall(season, "input", "PD20080123")["lots"] == FROM_P1
+    assert recall(season, "input", "PD00000000")["lots"] == []
+    june = datetime(2026, 6, 1, tzinfo=UTC)
+    assert recall(season, "input", "PD20080123", date_from=june)["lots"] == FROM_P1
+    july = datetime(2026, 7, 1, tzinfo=UTC)
+    assert recall(season, "input", "PD20080123", date_from=july)["lots"] == []
+
+
+def test_recall_farm_county_lot_and_window(season) -> None:  # type: ignore[no-untyped-def]
+    assert recall(season, "farm", "F2")["lots"] == FROM_P3
+    everything = ["B1", "D1", "D2", "H1", "H2", "H3", "K1", "K2", "M1", "M3"]
+    assert recall(season, "county", "230184")["lots"] == everything
+    # Harvests from 26 Sep (Asia/Shanghai): H2 and H3, not H1 (25 Sep).
+    window = recall(
+        season, "county", "230184", date_from=datetime.fromisoformat("2026-09-26T00:00:00+08:00")
+    )
+    assert "H1" not in window["lots"] and {"H2", "H3"} <= set(window["lots"])
+    assert recall(season, "lot", "B1")["lots"] == ["B1", "K1", "K2"]
+    assert recall(season, "county", "231283")["lots"] == []
+
+
+def test_input_recall_skips_a_later_season(inbox: Path, sqlite_url: str) -> None:
+    write_season(inbox)
+    next_year = [
+        PRODUCTION[0],
+        [
+            "PR9",
+            "F1",
+            "P1",
+            "harvest",
+            "2027-09-25T10:00:00+08:00",
+            "rice",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "H1-2027",
+            "900",
+            "",
+            "",
+        ],
+    ]
+    write_csv(inbox / "production" / "p2027.csv", next_year)
+    ingest_dir(inbox)
+    assert "H1-2027" not in recall(open_store(), "input", "PD20080123")["lots"]
+
+
+def test_paths_follow_the_largest_share(season) -> None:  # type: ignore[no-untyped-def]
+    doc = trace_back(season, "K1")
+    assert doc["paths"] == {
+        "P1": ["K1", "B1", "M1", "D1", "H1"],
+        "P2": ["K1", "B1", "M1", "D2", "H2"],
+        "P3": ["K1", "B1", "M3", "H3"],
+    }
