@@ -256,8 +256,10 @@ def code_checks(eng: Engine) -> list[dict[str, Any]]:
 
 
 def run_checks(eng: Engine) -> dict[str, list[dict[str, Any]]]:
+    from traceability.balance import brand_findings, yield_findings
+
     return {
-        "mass_balance": mass_balance(eng),
+        "mass_balance": mass_balance(eng) + yield_findings(eng) + brand_findings(eng),
         "cold_chain": cold_chain(eng),
         "geo": geo_checks(eng),
         "codes": code_checks(eng),

@@ -156,6 +156,27 @@ def cmd_recall(args: argparse.Namespace) -> int:
 RECALL_OPTIONS = ("plot", "farm", "county", "input", "lot")
 
 
+def cmd_balance(args: argparse.Namespace) -> int:
+    from traceability import balance
+
+    reports = {
+        "lots": balance.lot_balance,
+        "processors": balance.processor_months,
+        "plots": balance.plot_yields,
+        "brands": balance.brand_view,
+    }
+    eng = _engine()
+    doc = {name: fn(eng) for name, fn in reports.items() if getattr(args, name)}
+    if not doc:
+        doc = {name: fn(eng) for name, fn in reports.items()}
+    human = []
+    for name, rows in doc.items():
+        human.append(f"{name}: {len(rows)} row(s)")
+        human += ["  " + ", ".join(f"{k}={v}" for k, v in r.items() if v is not None) for r in rows]
+    _emit(args, doc, "\n".join(human))
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from traceability.checks import run_checks
 
@@ -266,6 +287,19 @@ def parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--xlsx", metavar="FILE", help="also write the recall spreadsheet (.xlsx)")
     sp.add_argument("--csv", metavar="FILE", help="also write it as CSV (events; stock beside)")
+    sp = add(
+        "balance",
+        cmd_balance,
+        "Mass-balance reports: per lot, per processor and month, "
+        "per plot (yield per mu), per brand (sold vs grown); all four without options.",
+    )
+    for name, what in (
+        ("lots", "per lot: kg in, out, losses, taken, shipped, sold"),
+        ("processors", "per processor, month and step: kg in and out, yield"),
+        ("plots", "per plot and year: kg per mu, ceiling, county p99"),
+        ("brands", "per county a GTIN claims: kg sold vs kg the county grew"),
+    ):
+        sp.add_argument(f"--{name}", action="store_true", help=what)
     add("check", cmd_check, "Mass-balance, cold-chain, geo and code findings.")
     sp = add("rejects", cmd_rejects, "Open rejects: records rejected for good or waiting.")
     sp.add_argument("--all", action="store_true", help="include resolved ones")

@@ -220,8 +220,14 @@ def recall(
     def entry(party: str) -> dict[str, Any]:
         return per.setdefault(
             party,
-            {"party": party, "received_kg": 0.0, "received_units": 0.0, "shipped_on_kg": 0.0,
-             "sold_units": 0, "sold_kg": 0.0},
+            {
+                "party": party,
+                "received_kg": 0.0,
+                "received_units": 0.0,
+                "shipped_on_kg": 0.0,
+                "sold_units": 0,
+                "sold_kg": 0.0,
+            },
         )
 
     for r in shipped:
@@ -244,8 +250,13 @@ def recall(
     with eng.connect() as conn:
         roles = _roles(conn, sorted(per))
     unsold = [
-        {"party": party, "lot": lot, "gtin": lots[lot]["gtin"], "units": round(units, 3),
-         "kg": round(units * (_unit_kg(lots[lot]) or 0.0), 3)}
+        {
+            "party": party,
+            "lot": lot,
+            "gtin": lots[lot]["gtin"],
+            "units": round(units, 3),
+            "kg": round(units * (_unit_kg(lots[lot]) or 0.0), 3),
+        }
         for (party, lot), units in sorted(stock.items())
         if units > 1e-9 and roles.get(party, {}).get("role") != "processor"
     ]

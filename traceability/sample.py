@@ -54,7 +54,7 @@ MAX_PLOTS = 500_000
 YIELDS: dict[str, tuple[float, float]] = {
     "rice": (500.0, 650.0),
     "soybean": (150.0, 220.0),
-    "corn": (800.0, 1100.0),
+    "corn": (750.0, 950.0),
 }
 #: Fraction of kg lost in drying (paddy from ~20% to 14.5% moisture; soybean drying + cleaning).
 DRYING_LOSS: dict[str, tuple[float, float]] = {"rice": (0.03, 0.08), "soybean": (0.02, 0.05)}
