@@ -1,11 +1,14 @@
 -- Harvested kg per plot and harvest year (Asia/Shanghai), with the plot's area and crop
--- (the newest version of the plot). The PostgreSQL spelling of sql/plot_yields.sql.
+-- (the version of the plot valid at the harvest). The PostgreSQL spelling of sql/plot_yields.sql.
 SELECT p.plot_id, p.county_code, p.crop, p.area_mu,
        to_char(h.made_at + interval '8 hours', 'YYYY') AS year,
        SUM(h.quantity_kg) AS harvested_kg, COUNT(*) AS harvests
 FROM lot AS h
 JOIN plot AS p ON p.plot_id = h.plot_id
- AND p.version = (SELECT MAX(q.version) FROM plot AS q WHERE q.plot_id = p.plot_id)
+ AND p.version = COALESCE(
+       (SELECT MAX(q.version) FROM plot AS q
+        WHERE q.plot_id = p.plot_id AND q.valid_from <= h.made_at),
+       (SELECT MIN(q.version) FROM plot AS q WHERE q.plot_id = p.plot_id))
 GROUP BY p.plot_id, p.county_code, p.crop, p.area_mu,
          to_char(h.made_at + interval '8 hours', 'YYYY')
 ORDER BY p.plot_id, 5

@@ -16,7 +16,7 @@ WITH RECURSIVE ancestry(lot_id, depth) AS (
     WHERE a.depth < :max_depth
 ),
 lots AS (SELECT lot_id, MAX(depth) AS depth FROM ancestry GROUP BY lot_id)
-SELECT l.lot_id, l.depth, lot.plot_id, e.parent_lot, e.share
+SELECT l.lot_id, l.depth, lot.plot_id, lot.made_at, e.parent_lot, e.share
 FROM lots AS l
 LEFT JOIN lot ON lot.lot_id = l.lot_id
 LEFT JOIN edge AS e ON e.child_lot = l.lot_id

@@ -28,6 +28,7 @@ def season(inbox: Path, store_url: str):  # type: ignore[no-untyped-def]
 
 def test_recall_plot_units_per_retailer(season) -> None:  # type: ignore[no-untyped-def]
     doc = recall(season, "plot", "P3")
+    assert doc["query"] == {"kind": "plot", "key": "P3", "from": None, "to": None}
     assert doc["lots"] == FROM_P3
     assert doc["packed_lots"] == ["K1", "K2"]
     assert doc["retailers"] == ["R1"]

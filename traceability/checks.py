@@ -207,15 +207,7 @@ def geo_checks(eng: Engine) -> list[dict[str, Any]]:
 
     findings: list[dict[str, Any]] = []
     with eng.connect() as conn:
-        rows = conn.execute(
-            text("""
-            SELECT ev.record_id, ev.plot_id, ev.lot_id, ev.payload, p.geometry
-            FROM event AS ev
-            JOIN plot AS p ON p.plot_id = ev.plot_id
-            WHERE ev.source = 'production' AND ev.step = 'harvest'
-              AND p.version = (SELECT MAX(version) FROM plot AS q WHERE q.plot_id = p.plot_id)
-        """)
-        ).all()
+        rows = conn.execute(query("harvest_points")).all()
     todo = []
     for r in rows:
         payload = r.payload if isinstance(r.payload, dict) else json.loads(r.payload)
@@ -233,6 +225,7 @@ def geo_checks(eng: Engine) -> list[dict[str, Any]]:
                     "kind": "outside_plot",
                     "record": r.record_id,
                     "plot": r.plot_id,
+                    "plot_version": r.version,
                     "lot": r.lot_id,
                     "lon": lon,
                     "lat": lat,

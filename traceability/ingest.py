@@ -239,6 +239,8 @@ def _existing(conn: Connection, src: Source, keys: list[str]) -> dict[str, dict[
                 out[key] = {"hash": r.content_hash, "file": r.source_file, "line": r.line}
         return out
     e = m.Event.__table__
+    if getattr(src, "versioned", False):
+        return _existing_versions(conn, src, keys)
     for chunk in _chunks(keys):
         rows = conn.execute(
             select(e.c.record_id, e.c.content_hash, e.c.source_file, e.c.line, e.c.payload).where(
@@ -252,6 +254,26 @@ def _existing(conn: Connection, src: Source, keys: list[str]) -> dict[str, dict[
                 "line": r.line,
                 "payload": r.payload,
             }
+    return out
+
+
+def _existing_versions(conn: Connection, src: Source, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """Versioned records (plots): key -> the newest version's hash, every version's hash and
+    the number of versions. Each version is an event ``{key}#v{n}`` (v1 is just ``{key}``)
+    whose ``plot_id`` column holds the key."""
+    e = m.Event.__table__
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(keys):
+        rows = conn.execute(
+            select(e.c.plot_id, e.c.record_id, e.c.content_hash, e.c.source_file, e.c.line)
+            .where(e.c.source == src.name, e.c.plot_id.in_(chunk))
+            .order_by(e.c.loaded_at, e.c.record_id)
+        )
+        for r in rows:
+            v = out.setdefault(r.plot_id, {"hashes": set(), "versions": 0})
+            v.update(hash=r.content_hash, file=r.source_file, line=r.line, payload=None)
+            v["hashes"].add(r.content_hash)
+            v["versions"] += 1
     return out
 
 
@@ -314,14 +336,21 @@ def process(
             needs[kind].add(key)
     load.prefetch(needs)
     existing = _existing(conn, src, [p.key for _, p in parsed])
+    versioned = getattr(src, "versioned", False)
     completed: list[dict[str, Any]] = []
     same_copies: list[tuple[str, str]] = []  # (key, raw hash) of copies already loaded
 
     for item, p in parsed:
         h = content_hash(p.record)
         prior = existing.get(p.key)
+        record_id = p.key
+        if prior is not None and versioned and h not in prior["hashes"]:
+            # Same plot, other geometry or attributes: a new version, the old ones kept.
+            p.record["version"] = prior["versions"] + 1
+            record_id = f"{p.key}#v{p.record['version']}"
+            prior = None
         if prior is not None:
-            if prior["hash"] == h:
+            if prior["hash"] == h or h in prior.get("hashes", ()):
                 report(item.file).unchanged += 1
                 # e.g. a parked copy of a record that another delivery loaded meanwhile
                 same_copies.append((p.key, content_hash(item.row.fields)))
@@ -350,7 +379,7 @@ def process(
             continue
         load.file, load.line, load.content_hash = item.file, item.row.line, h
         load.event_fields = {}
-        event_id = f"{src.name}/{p.key}"
+        event_id = f"{src.name}/{record_id}"
         try:
             touched = src.apply(load, p, event_id)
         except FieldError as exc:
@@ -362,7 +391,7 @@ def process(
             ev = {
                 "event_id": event_id,
                 "source": src.name,
-                "record_id": p.key,
+                "record_id": record_id,
                 "kind": src.event_kind,
                 "step": rec.get("event") or rec.get("step") or DEFAULT_STEP.get(src.name, src.name),
                 "time": p.time,
@@ -380,7 +409,18 @@ def process(
             ev.update(load.event_fields)
             load.staged.insert(0, ("event", ev))
         load.commit_record()
-        existing[p.key] = {"hash": h, "file": item.file, "line": item.row.line, "payload": p.record}
+        if versioned:
+            seen = existing.setdefault(p.key, {"hashes": set(), "versions": 0})
+            seen["hashes"].add(h)
+            seen["versions"] = p.record.get("version", 1)
+            seen.update(hash=h, file=item.file, line=item.row.line, payload=None)
+        else:
+            existing[p.key] = {
+                "hash": h,
+                "file": item.file,
+                "line": item.row.line,
+                "payload": p.record,
+            }
         report(item.file).loaded += 1
         loaded_keys.append(p.key)
         lots.update(touched)

@@ -127,6 +127,23 @@ def _shares_and_paths(
     return sorted(x for x in order if x != lot), shares, paths
 
 
+def _versions_at_harvest(conn: Connection, harvested: dict[str, Any]) -> dict[str, int]:
+    """Per plot, the version of its geometry valid when its harvest in the trace was made:
+    the newest one whose valid_from is not after the harvest (else the first)."""
+    if not harvested:
+        return {}
+    stmt = text(
+        "SELECT plot_id, version, valid_from FROM plot WHERE plot_id IN :plots "
+        "ORDER BY plot_id, version"
+    ).bindparams(bindparam("plots", expanding=True))
+    out: dict[str, int] = {}
+    for r in conn.execute(stmt, {"plots": sorted(harvested)}):
+        at = _aware(harvested[r.plot_id])
+        if r.plot_id not in out or (at is not None and _aware(r.valid_from) <= at):
+            out[r.plot_id] = r.version
+    return out
+
+
 def trace_back(eng: Engine, lot_or_code: str, *, with_events: bool = True) -> dict[str, Any]:
     """Every ancestor lot of a lot (or code), its plots, each plot's share of the lot's kg
     and the path (lot -> ... -> harvest lot) that brought each plot its largest part."""
@@ -137,6 +154,8 @@ def trace_back(eng: Engine, lot_or_code: str, *, with_events: bool = True) -> di
             raise LineageCycle(f"lineage of {lot} is deeper than {MAX_DEPTH} steps or cyclic")
         lots, shares, paths = _shares_and_paths(lot, rows)
         plots = sorted(shares)
+        made = {r.lot_id: r.made_at for r in rows}
+        versions = _versions_at_harvest(conn, {p: made[paths[p][-1]] for p in plots})
         events: list[dict[str, Any]] = []
         if with_events:
             stmt = query("lot_events").bindparams(
@@ -150,6 +169,7 @@ def trace_back(eng: Engine, lot_or_code: str, *, with_events: bool = True) -> di
         "lots": lots,
         "shares": {p: round(shares[p], 6) for p in plots},
         "paths": {p: paths[p] for p in plots},
+        "plot_versions": versions,
         "events": events,
     }
 
@@ -239,8 +259,8 @@ def recall(
         stock[(r.party, r.lot_id)] = stock.get((r.party, r.lot_id), 0.0) + units
         if r.from_party is not None:
             entry(r.from_party)["shipped_on_kg"] += r.kg
-            key = (r.from_party, r.lot_id)
-            stock[key] = stock.get(key, 0.0) - units
+            sender = (r.from_party, r.lot_id)
+            stock[sender] = stock.get(sender, 0.0) - units
     for r in sold:
         unit = _unit_kg(lots[r.lot_id]) or 0.0
         e = entry(r.party)

@@ -213,20 +213,37 @@ class Plots(Source):
         ]
         return iter(sorted(out, key=lambda r: r.line))
 
+    #: A plot delivered again with other geometry or attributes is a new version, not a
+    #: conflict: the registry redraws plots, and history must stay (ingest.py).
+    versioned = True
+    #: The first version of a plot is valid from the start unless the feature says otherwise.
+    BEGINNING = "1900-01-01T00:00:00+00:00"
+
     def parse(self, fields: dict[str, Any]) -> Parsed:
         rec = dict(fields)
         rec["practices"] = ";".join(rec.get("practices") or []) or None
         rec.pop("repaired", None)
+        extra = dict(rec.get("extra") or {})
+        raw_from = extra.pop("valid_from", None)
+        if raw_from not in (None, ""):
+            rec["valid_from"] = parse_time(str(raw_from), "valid_from")[0].isoformat()
+        rec["extra"] = extra
         return Parsed(rec["plot_id"], rec, [("party", rec["farm_id"])])
 
     def apply(self, load: Loader, p: Parsed, event_id: str) -> list[str]:
         import json
 
         rec = dict(p.record)
+        version = rec.pop("version", 1)
+        # A new version without its own valid_from starts when it reached us.
+        start = rec.pop("valid_from", None) or (self.BEGINNING if version == 1 else None)
+        valid_from = datetime.fromisoformat(start) if start else load.now
         rec["geometry"] = json.dumps(rec["geometry"], separators=(",", ":"))
-        rec["extra"] = rec.get("extra") or {}
-        load.add("plot", {**rec, "version": 1, "valid_from": load.now, "event_id": event_id})
+        load.add(
+            "plot", {**rec, "version": version, "valid_from": valid_from, "event_id": event_id}
+        )
         load.known["plot"][p.key] = rec["farm_id"]
+        load.event_fields["plot_id"] = p.key
         return []
 
 
