@@ -62,3 +62,28 @@ def test_version_valid_before_the_harvest_is_the_one_used(inbox: Path, sqlite_ur
     [finding] = run_checks(open_store())["geo"]
     assert finding["kind"] == "outside_plot" and finding["plot"] == "P1"
     assert finding["plot_version"] == 2 and finding["distance_m"] > 3000
+
+
+def test_black_soil_attributes_weighted_by_share(inbox: Path, sqlite_url: str) -> None:
+    write_season(inbox)
+    doc = plots_geojson()
+    soil = {
+        "P1": (4.0, 40, "straw_return;no_till"),
+        "P2": (5.0, 60, ""),
+        "P3": (3.0, None, "straw_return"),
+    }
+    for f in doc["features"]:
+        som, depth, practices = soil[f["properties"]["plot_id"]]
+        f["properties"].update(
+            soil_organic_matter_pct=som, black_soil_depth_cm=depth, practices=practices
+        )
+    (inbox / "plots" / "wuchang.geojson").write_text(json.dumps(doc))
+    ingest_dir(inbox)
+    # K1: P1 25 %, P2 25 %, P3 50 %.
+    assert trace_back(open_store(), "K1")["soil"] == {
+        "soil_organic_matter_pct": 3.75,  # .25 x 4 + .25 x 5 + .5 x 3
+        "soil_organic_matter_pct_coverage": 1.0,
+        "black_soil_depth_cm": 50.0,  # P3 has no depth: (.25 x 40 + .25 x 60) / .5
+        "black_soil_depth_cm_coverage": 0.5,
+        "practices": {"no_till": 0.25, "straw_return": 0.75},
+    }

@@ -144,6 +144,39 @@ def _versions_at_harvest(conn: Connection, harvested: dict[str, Any]) -> dict[st
     return out
 
 
+def _soil(
+    conn: Connection, shares: dict[str, float], versions: dict[str, int]
+) -> dict[str, Any] | None:
+    """Black-soil attributes of a lot: each plot's (at the version valid at harvest) weighted
+    by its share of the lot's kg. Plots without a figure leave it out of that average, and
+    ``*_coverage`` says which share of the kg the average speaks for."""
+    if not shares:
+        return None
+    stmt = text(
+        "SELECT plot_id, version, soil_organic_matter_pct, black_soil_depth_cm, practices "
+        "FROM plot WHERE plot_id IN :plots"
+    ).bindparams(bindparam("plots", expanding=True))
+    rows = [
+        r
+        for r in conn.execute(stmt, {"plots": sorted(shares)})
+        if r.version == versions.get(r.plot_id)
+    ]
+    out: dict[str, Any] = {}
+    for field in ("soil_organic_matter_pct", "black_soil_depth_cm"):
+        known = [
+            (shares[r.plot_id], getattr(r, field)) for r in rows if getattr(r, field) is not None
+        ]
+        weight = sum(w for w, _ in known)
+        out[field] = round(sum(w * v for w, v in known) / weight, 3) if weight else None
+        out[f"{field}_coverage"] = round(weight, 6)
+    practices: dict[str, float] = {}
+    for r in rows:
+        for practice in filter(None, (r.practices or "").split(";")):
+            practices[practice] = practices.get(practice, 0.0) + shares[r.plot_id]
+    out["practices"] = {k: round(v, 6) for k, v in sorted(practices.items())}
+    return out
+
+
 def trace_back(eng: Engine, lot_or_code: str, *, with_events: bool = True) -> dict[str, Any]:
     """Every ancestor lot of a lot (or code), its plots, each plot's share of the lot's kg
     and the path (lot -> ... -> harvest lot) that brought each plot its largest part."""
@@ -157,7 +190,9 @@ def trace_back(eng: Engine, lot_or_code: str, *, with_events: bool = True) -> di
         made = {r.lot_id: r.made_at for r in rows}
         versions = _versions_at_harvest(conn, {p: made[paths[p][-1]] for p in plots})
         events: list[dict[str, Any]] = []
+        soil: dict[str, Any] | None = None
         if with_events:
+            soil = _soil(conn, shares, versions)
             stmt = query("lot_events").bindparams(
                 bindparam("lots", expanding=True), bindparam("plots", expanding=True)
             )
@@ -170,6 +205,7 @@ def trace_back(eng: Engine, lot_or_code: str, *, with_events: bool = True) -> di
         "shares": {p: round(shares[p], 6) for p in plots},
         "paths": {p: paths[p] for p in plots},
         "plot_versions": versions,
+        "soil": soil,
         "events": events,
     }
 
