@@ -8,7 +8,7 @@ export HEITU_HOME ?= $(CURDIR)/data
 # Chromium and CJK fonts for the browser tests of the consumer page.
 APT_PACKAGES := postgresql-15-postgis-3 libzbar0 chromium fonts-noto-cjk
 
-.PHONY: install apt test demo airflow bench lint lock clean
+.PHONY: install apt test demo airflow airflow-celery bench lint lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ demo: install
 
 airflow: install
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m traceability.demo --airflow
+
+# Heitu at scale for a look (docs/scale.md): CeleryExecutor with Redis, metadata and store on the
+# local PostgreSQL, a sample season loaded, UI on http://127.0.0.1:8080; Ctrl-C stops it and
+# drops its databases.
+airflow-celery: install
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m tests.airflow_services
 
 bench: install
 	$(BIN)/python -m bench

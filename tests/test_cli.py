@@ -91,3 +91,23 @@ def test_code_writes_png_and_prints_uri(inbox: Path, home: Path) -> None:
     assert Path(doc["png"]).is_file()
     r = heitu("code", "B1", home=home)  # a blend has no GTIN: no code, a clear message
     assert r.returncode == 1 and "not packed with a GTIN" in r.stderr
+
+
+def test_two_processes_open_an_empty_postgresql_store_at_once(pg_database: str) -> None:
+    """A new deployment starts several DAGs at once: both migrate, neither fails."""
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(pg_database)
+    with eng.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    eng.dispose()
+    env = {**os.environ, "HEITU_DB_URL": pg_database}
+    cmd = [sys.executable, "-m", "traceability.cli", "rejects", "--json"]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in results]
+    assert all(json.loads(out) == [] for out, _ in results)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from traceability import config
 from traceability.errors import StoreUnreachable
@@ -60,16 +60,35 @@ def engine_for(url: str | None = None) -> Engine:
     return eng
 
 
+#: Key of the PostgreSQL advisory lock that serialises migrations ("heitu" in ASCII).
+MIGRATION_LOCK = 0x6865697475
+
+
 def migrate(eng: Engine) -> None:
-    """Bring the schema to the newest revision with Alembic."""
+    """Bring the schema to the newest revision with Alembic.
+
+    Two tasks may open an empty store at the same moment (a new deployment starts several
+    DAGs at once): on PostgreSQL an advisory lock makes the second wait and then find the
+    schema done; SQLite serialises writers itself, and ``open_store`` re-checks the revision
+    when a concurrent migration beat this one."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with eng.begin() as conn:
+        if eng.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def _current_revision(eng: Engine) -> str | None:
+    try:
+        with eng.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError):
+        return None
 
 
 def open_store(url: str | None = None, *, upgrade: bool = True) -> Engine:
@@ -86,8 +105,10 @@ def open_store(url: str | None = None, *, upgrade: bool = True) -> Engine:
     if current != _head_revision() and upgrade:
         try:
             migrate(eng)
-        except OperationalError as exc:
-            raise StoreUnreachable(url, str(exc.orig)) from exc
+        except (OperationalError, IntegrityError, ProgrammingError) as exc:
+            # Another process migrated the same store meanwhile: fine if it got to the head.
+            if _current_revision(eng) != _head_revision():
+                raise StoreUnreachable(url, str(exc.orig)) from exc
     return eng
 
 
