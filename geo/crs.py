@@ -2,8 +2,8 @@
 
 The registry stores every plot in WGS 84 longitude, latitude (EPSG:4326), see docs/plots.md.
 This module is the seam for CRSs: a format reader asks ``geographic_lonlat`` whether the
-file's coordinates can be kept as they are, and ``to_wgs84`` moves the others. GCJ-02 and
-Gauss-Kruger coordinates without a declared zone (a later issue) belong here too.
+file's coordinates can be kept as they are, and ``to_wgs84`` moves the others. GCJ-02
+("Mars") coordinates are converted only when the file declares them (``gcj02_to_wgs84``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ ACCEPTED_DATUMS = frozenset(
     {"World Geodetic System 1984", "World Geodetic System 1984 ensemble", "China 2000"}
 )
 WGS84 = "EPSG:4326"
+# CGCS2000 3-degree Gauss-Kruger zones: 4513-4533 carry the zone number in the false easting
+# (x = 42,500,000 m at CM 126 E), 4534-4554 do not (x = 500,000 m; the CRS names the CM).
+GAUSS_KRUGER_CGCS2000 = frozenset(range(4513, 4555))
 
 
 class CRSNotAccepted(ValueError):
@@ -59,11 +62,13 @@ def geographic_lonlat(crs: CRS) -> bool:
     )
 
 
-def check_geojson_crs(member: Any) -> None:
+def check_geojson_crs(member: Any) -> CRS | None:
     """Accept the legacy (GeoJSON 2008) ``crs`` member only when it names a WGS 84 or CGCS2000
-    longitude-latitude CRS: RFC 7946 dropped the member and says coordinates are WGS 84."""
+    longitude-latitude CRS (returns None: keep the coordinates) or a CGCS2000 3-degree
+    Gauss-Kruger zone (returns it: reproject). RFC 7946 dropped the member and says
+    coordinates are WGS 84; land registries still write GK zones with it."""
     if member is None:
-        return
+        return None
     name: Any = None
     if isinstance(member, dict):
         props = member.get("properties") if isinstance(member.get("properties"), dict) else {}
@@ -77,12 +82,16 @@ def check_geojson_crs(member: Any) -> None:
             "should have no 'crs' member (RFC 7946: WGS 84) or name EPSG:4326, CRS84 or EPSG:4490"
         )
     crs = parse_crs(name)
-    if not geographic_lonlat(crs):
-        raise CRSNotAccepted(
-            f"it declares CRS {name!r} ({crs.name}); a GeoJSON plot file must be WGS 84 "
-            "(EPSG:4326, CRS84) or CGCS2000 (EPSG:4490) longitude, latitude - reproject it, "
-            "or deliver projected coordinates as a GeoPackage"
-        )
+    if geographic_lonlat(crs):
+        return None
+    if crs.to_epsg() in GAUSS_KRUGER_CGCS2000:
+        return crs
+    raise CRSNotAccepted(
+        f"it declares CRS {name!r} ({crs.name}); a GeoJSON plot file must be WGS 84 "
+        "(EPSG:4326, CRS84) or CGCS2000 (EPSG:4490) longitude, latitude, or a CGCS2000 "
+        "3-degree Gauss-Kruger zone (EPSG:4513-4554) - reproject it, or deliver other "
+        "projected coordinates as a GeoPackage"
+    )
 
 
 def check_projectable(crs: CRS) -> None:
@@ -109,3 +118,58 @@ def to_wgs84(geometries: np.ndarray, crs: CRS) -> np.ndarray:
     check_projectable(crs)
     transformer = Transformer.from_crs(crs, WGS84, always_xy=True)
     return shapely.transform(geometries, transformer.transform, interleaved=False)
+
+
+# --- GCJ-02 ----------------------------------------------------------------------------------
+
+GCJ02_NAMES = frozenset({"gcj-02", "gcj02", "gcj_02", "gcj 02"})
+
+
+class NotGCJ02(ValueError):
+    """Coordinates declared GCJ-02 that GCJ-02 does not cover (outside China)."""
+
+
+def gcj02_to_wgs84_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GCJ-02 longitude, latitude arrays -> WGS 84, with prcoords' iterative inverse
+    (``gcj_wgs_bored``: the forward obfuscation inverted to ~0.1 mm, far below any plot
+    boundary's accuracy). GCJ-02 is only defined inside China's box (prcoords'
+    ``sanity_in_china_p``); a declared GCJ-02 coordinate outside it is an error, not a guess."""
+    import prcoords  # a small pure-Python module, loaded only for GCJ-02 files
+
+    lon_out = np.empty(len(x), dtype=np.float64)
+    lat_out = np.empty(len(y), dtype=np.float64)
+    convert = prcoords.gcj_wgs_bored
+    for i, (lon, lat) in enumerate(
+        zip(np.asarray(x).tolist(), np.asarray(y).tolist(), strict=True)
+    ):
+        point = prcoords.Coords(lat, lon)
+        if not prcoords.sanity_in_china_p(point):
+            raise NotGCJ02(
+                f"the file declares GCJ-02 but has longitude {lon:g}, latitude {lat:g}, "
+                "outside China where GCJ-02 is not defined"
+            )
+        wgs = convert(point, check_china=False)
+        lon_out[i] = wgs.lon
+        lat_out[i] = wgs.lat
+    return lon_out, lat_out
+
+
+def gcj02_to_wgs84(geometries: np.ndarray) -> np.ndarray:
+    """Shapely geometries in GCJ-02 longitude, latitude -> WGS 84 (vertex by vertex)."""
+    return shapely.transform(
+        geometries, lambda xy: np.column_stack(gcj02_to_wgs84_xy(xy[:, 0], xy[:, 1]))
+    )
+
+
+def wgs84_to_gcj02_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """WGS 84 -> GCJ-02 (prcoords' forward ``wgs_gcj``): tests and checks against Amap data."""
+    import prcoords
+
+    pairs = [
+        prcoords.wgs_gcj(prcoords.Coords(lat, lon), check_china=False)
+        for lon, lat in zip(np.asarray(x).tolist(), np.asarray(y).tolist(), strict=True)
+    ]
+    return (
+        np.fromiter((p.lon for p in pairs), dtype=np.float64, count=len(pairs)),
+        np.fromiter((p.lat for p in pairs), dtype=np.float64, count=len(pairs)),
+    )

@@ -36,6 +36,7 @@ CONTRACT_PROPERTIES = (
 )
 NUMBER_PROPERTIES = ("declared_area_mu", "soil_organic_matter_pct", "black_soil_depth_cm")
 COUNTY_CODE = re.compile(r"\d{6}")
+HEILONGJIANG = "23"  # province part of the administrative division code
 GEOS_REASON = re.compile(r"(.+)\[(\S+) (\S+)\]")
 
 
@@ -178,6 +179,12 @@ def county_code(fields: dict[str, Any]) -> str:
         )
     if not COUNTY_CODE.fullmatch(value):
         raise Reject("county_code", f"county_code {value!r} is not a 6-digit administrative code")
+    if not value.startswith(HEILONGJIANG):
+        raise Reject(
+            "county_code",
+            f"county_code {value!r} is not in Heilongjiang (its codes start with "
+            f"{HEILONGJIANG}); Heitu registers Heilongjiang plots only",
+        )
     return value
 
 

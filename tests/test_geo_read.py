@@ -368,7 +368,7 @@ def test_an_exact_repeat_is_read_once_and_a_changed_one_rejected(tmp_path: Path)
             json.dumps(
                 {
                     "type": "FeatureCollection",
-                    "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4530"}},
+                    "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32652"}},
                     "features": [],
                 }
             ),

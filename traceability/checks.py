@@ -202,6 +202,30 @@ def _excursion(
 
 
 def geo_checks(eng: Engine) -> list[dict[str, Any]]:
+    """Harvest GPS points outside their plot (with a 30 m tolerance), then the plots' own
+    findings: overlap, area_mismatch, outside_county (geo/checks.py, docs/plots.md)."""
+    return harvest_point_checks(eng) + plot_checks(eng)
+
+
+def plot_checks(eng: Engine) -> list[dict[str, Any]]:
+    """Geo findings over the newest version of every plot."""
+    with eng.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT p.plot_id, p.geometry, p.declared_area_mu, p.area_mu, p.county_code "
+                "FROM plot AS p WHERE p.version = "
+                "(SELECT MAX(q.version) FROM plot AS q WHERE q.plot_id = p.plot_id) "
+                "ORDER BY p.plot_id"
+            )
+        ).all()
+    if not rows:
+        return []
+    from geo.checks import plot_findings
+
+    return plot_findings([tuple(r) for r in rows])
+
+
+def harvest_point_checks(eng: Engine) -> list[dict[str, Any]]:
     """Harvest GPS points outside their plot (with a 30 m tolerance)."""
     import json
 
