@@ -27,7 +27,7 @@ log = logging.getLogger("heitu.dags")
 #: (a test keeps them equal). Spelled out here so that parsing a DAG file never imports the
 #: pipeline.
 SOURCES: tuple[str, ...] = (
-    "parties", "products", "plots", "production", "processing", "transport", "sales",
+    "parties", "products", "plots", "production", "processing", "transport", "sales", "epcis",
 )  # fmt: skip
 
 TIMEZONE = "Asia/Shanghai"

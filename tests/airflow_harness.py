@@ -54,7 +54,7 @@ os.environ.pop("HEITU_DAG_RETRIES", None)  # the DAGs' own retry counts are unde
 #: Every DAG id, in the order the demo runs them.
 DAG_IDS: tuple[str, ...] = (
     "heitu_parties_products", "heitu_plots", "heitu_production", "heitu_processing",
-    "heitu_transport", "heitu_sales", "heitu_checks", "heitu_codes",
+    "heitu_transport", "heitu_sales", "heitu_epcis", "heitu_checks", "heitu_codes",
 )  # fmt: skip
 
 

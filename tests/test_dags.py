@@ -23,6 +23,7 @@ SOURCE_DAGS = {
     "heitu_processing": ("processing",),
     "heitu_transport": ("transport",),
     "heitu_sales": ("sales",),
+    "heitu_epcis": ("epcis",),
 }
 SOURCE_TASKS = (
     "find_new_files",
@@ -32,6 +33,15 @@ SOURCE_TASKS = (
     "check_freshness",
 )
 SAMPLE = {"plots": 20, "seed": 7}
+
+
+def deliver_epcis(inbox: Path) -> None:
+    """The GS1 EPCIS examples, as a partner who speaks EPCIS would drop them (docs/epcis.md)."""
+    from traceability.epcis import schema_path
+
+    (inbox / "epcis").mkdir(parents=True, exist_ok=True)
+    for example in sorted((schema_path().parent / "examples").glob("*.jsonld")):
+        shutil.copy(example, inbox / "epcis" / example.name)
 
 
 def store_uri(source: str) -> str:
@@ -137,6 +147,7 @@ def season(heitu_env: Path, run_dag: Any) -> dict[str, Any]:
     from traceability.sample import write_sample
 
     write_sample(heitu_env / "inbox", **SAMPLE)
+    deliver_epcis(heitu_env / "inbox")
     delivered = inbox_files(heitu_env)
     runs = {dag_id: run_dag(dag_id) for dag_id in DAG_IDS}
     return {"home": heitu_env, "delivered": delivered, "runs": runs, "counts": store_counts()}
@@ -214,6 +225,7 @@ def test_redelivering_the_same_files_changes_nothing(season: dict[str, Any], run
     home = season["home"]
     before = len(manifest(home))
     write_sample(home / "inbox", **SAMPLE)
+    deliver_epcis(home / "inbox")
     for dag_id, sources in SOURCE_DAGS.items():
         dr = run_dag(dag_id)
         assert dr.state == "success", (dag_id, task_states(dr))

@@ -215,6 +215,15 @@ def cmd_code(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from traceability.epcis import export_epcis
+
+    doc = export_epcis(_engine(), Path(args.out), lot=args.lot)
+    what = f"lineage of lot {doc['lot']}" if doc["lot"] else "the whole store"
+    _emit(args, doc, f"{doc['file']}: {doc['events']} EPCIS event(s), {what}")
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from traceability.sample import write_sample
 
@@ -231,6 +240,28 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     doc = summary(_engine())
     _emit(args, doc, json.dumps(doc, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_export_plots(args: argparse.Namespace) -> int:
+    from geo.export import ExportError, export_plots
+
+    try:
+        doc = export_plots(_engine(), args.county, Path(args.out))
+    except ExportError as exc:
+        raise HeituError(str(exc)) from None
+    _emit(args, doc, f"wrote {doc['features']} plot(s) of county {doc['county']} to {doc['file']}")
+    return 0
+
+
+def cmd_export_origin(args: argparse.Namespace) -> int:
+    from geo.export import ExportError, export_origin
+
+    try:
+        doc = export_origin(_engine(), args.lot, Path(args.out))
+    except ExportError as exc:
+        raise HeituError(str(exc)) from None
+    _emit(args, doc, f"wrote the {doc['features']} plot(s) of lot {doc['lot']} to {doc['file']}")
     return 0
 
 
@@ -305,6 +336,26 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true", help="include resolved ones")
     sp = add("code", cmd_code, "The traceability code (Digital Link URI) of a lot and its QR PNG.")
     sp.add_argument("lot", help="a packed lot id")
+    export = sub.add_parser("export", help="Write the store, or one lot's lineage, to a file.")
+    esub = export.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    help_text = "A GS1 EPCIS 2.0 JSON-LD document: events, and parties/plots/products."
+    ep = esub.add_parser("epcis", help=help_text, description=help_text)
+    ep.add_argument("--lot", help="only this lot's lineage (a lot id or traceability code)")
+    ep.add_argument("--out", required=True, metavar="FILE", help="the .jsonld file to write")
+    ep.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    ep.set_defaults(func=cmd_export)
+    for name, func, help_text in (
+        ("plots", cmd_export_plots, "A county's plots as RFC 7946 GeoJSON (EUDR geolocation)."),
+        ("origin", cmd_export_origin, "The plots a lot came from, with shares, as GeoJSON."),
+    ):
+        ep = esub.add_parser(name, help=help_text, description=help_text)
+        ep.add_argument("--out", required=True, metavar="FILE", help="the .geojson file to write")
+        ep.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        ep.set_defaults(func=func)
+        if name == "plots":
+            ep.add_argument("--county", required=True, help="a 6-digit county code, e.g. 230184")
+        else:
+            ep.add_argument("lot", metavar="LOT_OR_CODE", help="a lot id or traceability code")
     sp = add("sample", cmd_sample, "Write a sample season in the contract layout.")
     sp.add_argument("outdir", help="folder to write the landing zone into")
     sp.add_argument("--plots", type=int, default=60, help="number of plots (default 60)")

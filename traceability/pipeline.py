@@ -36,6 +36,7 @@ FRESHNESS_HOURS: dict[str, float] = {
     "processing": 48,  # mills deliver daily
     "transport": 12,  # loggers upload several times a day while trucks run
     "sales": 48,  # retailers deliver daily
+    "epcis": 24 * 30,  # partners who speak EPCIS send documents now and then, not on a clock
 }
 
 

@@ -200,7 +200,7 @@ class Plots(Source):
     name = "plots"
     pattern = "*"
     event_kind = "master"
-    suffixes = (".geojson", ".json", ".gpkg", ".shp")  # zipped Shapefiles: plot-registry issue
+    suffixes = (".geojson", ".json", ".gpkg", ".shp", ".zip")  # .zip: a zipped Shapefile
 
     def rows(self, path: Path) -> Iterator[Row]:
         from geo import read_plots  # geopandas stays off every other path
@@ -448,6 +448,7 @@ class Shipments(Source):
         for lot, _ in rec["lots"]:
             load.check_made_before(lot, p.time, "lots")
         load.event_fields["party_id"] = rec["from_party"]
+        _made_elsewhere(load, "shipment", "shipment_id", rec["shipment_id"])
         arrived = datetime.fromisoformat(rec["arrived_at"]) if rec["arrived_at"] else None
         load.add(
             "shipment",
@@ -568,6 +569,7 @@ class Sales(Source):
             packed = f"packed as GTIN {lot['gtin']}" if lot["gtin"] else "not packed with a GTIN"
             raise FieldError("gtin", f"lot {rec['lot_id']} is {packed}, not {rec['gtin']}")
         load.check_made_before(rec["lot_id"], p.time, "time")
+        _made_elsewhere(load, "sale", "record_id", rec["record_id"])
         load.event_fields.update(party_id=rec["retailer_id"], lot_id=rec["lot_id"])
         load.add(
             "sale",
@@ -590,6 +592,47 @@ class Sales(Source):
         return [rec["lot_id"]]
 
 
+def _made_elsewhere(load: Loader, table: str, column: str, key: str) -> None:
+    """A shipment or sale another source (an EPCIS event) already made under this id: a
+    reject naming it, as for a lot made twice, instead of a duplicate-key error."""
+    from sqlalchemy import text
+
+    row = load.conn.execute(
+        text(f"SELECT event_id FROM {table} WHERE {column} = :k"), {"k": key}
+    ).first()
+    if row is not None:
+        raise FieldError(column, f"{table} {key} was already loaded by {row.event_id}")
+
+
+class Epcis(Source):
+    """GS1 EPCIS 2.0 documents (``inbox/epcis/``): one row per event, keyed by its eventID.
+
+    The document is checked against the GS1 schema as a whole; a schema-valid event is always
+    stored, never parked (the capture rule), and adds the lots, edges, shipments, readings and
+    sales it implies where they are missing. Mapping and ids: traceability/epcis.py,
+    docs/epcis.md."""
+
+    id_column = None  # an event is named by its eventID (or hash) once parsed
+    name = "epcis"
+    pattern = "*.jsonld"
+    suffixes = (".json", ".jsonld")
+
+    def rows(self, path: Path) -> Iterator[Row]:
+        from traceability.epcis import document_rows
+
+        return iter(list(document_rows(path)))
+
+    def parse(self, fields: dict[str, Any]) -> Parsed:
+        from traceability.epcis import parse_row
+
+        return parse_row(fields)
+
+    def apply(self, load: Loader, p: Parsed, event_id: str) -> list[str]:
+        from traceability.epcis import apply_row
+
+        return apply_row(load, p, event_id)
+
+
 SOURCES: dict[str, Source] = {
     s.name: s
     for s in (
@@ -601,6 +644,7 @@ SOURCES: dict[str, Source] = {
         Shipments(),
         Telemetry(),
         Sales(),
+        Epcis(),
     )
 }
 
@@ -613,6 +657,7 @@ FOLDERS: dict[str, tuple[str, ...]] = {
     "processing": ("processing",),
     "transport": ("shipments", "telemetry"),
     "sales": ("sales",),
+    "epcis": ("epcis",),
 }
 
 
@@ -622,7 +667,7 @@ def source_for(folder: str, path: Path) -> Source | None:
 
     for name in FOLDERS[folder]:
         src = SOURCES[name]
-        if isinstance(src, Plots):
+        if isinstance(src, Plots | Epcis):
             if path.suffix.lower() in src.suffixes:
                 return src
         elif fnmatch.fnmatch(path.name.lower(), src.pattern):
