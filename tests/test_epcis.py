@@ -425,3 +425,24 @@ def test_epcis_dag_loads_an_exported_document(
     assert "K1" in extra["lots"]
     assert not (heitu_env / "inbox" / "epcis" / "season.jsonld").exists()  # archived
     assert trace_back(open_store(), "K1", with_events=False)["plots"] == ["P1", "P2", "P3"]
+
+
+def test_bundled_schema_is_an_unmodified_copy_of_shared() -> None:
+    """The package's copy of the GS1 files (used where ../shared/ is not beside the checkout)
+    must be byte for byte the official ones."""
+    import hashlib
+
+    from traceability.epcis import BUNDLED_SCHEMA, SHARED_SCHEMA
+
+    bundled, shared = BUNDLED_SCHEMA.parent, SHARED_SCHEMA.parent
+    if not shared.is_dir():
+        pytest.skip("no ../shared/epcis beside this checkout to compare with")
+    names = sorted(p.relative_to(shared) for p in shared.rglob("*") if p.is_file())
+    assert names == sorted(
+        p.relative_to(bundled) for p in bundled.rglob("*") if p.is_file() and p.name != "README.md"
+    )
+    for name in names:
+        digest = [
+            hashlib.sha256((root / name).read_bytes()).hexdigest() for root in (shared, bundled)
+        ]
+        assert digest[0] == digest[1], name

@@ -701,12 +701,18 @@ def normalise_gs1_uri(uri: str) -> str | None:
 # === validation against the GS1 JSON schema ====================================================
 
 
+#: Unmodified copies of ../shared/epcis/ shipped with the package (gs1_epcis/README.md).
+BUNDLED_SCHEMA = Path(__file__).parent / "gs1_epcis" / "EPCIS-JSON-Schema.json"
+SHARED_SCHEMA = config.REPO_ROOT.parent / "shared" / "epcis" / "EPCIS-JSON-Schema.json"
+
+
 def schema_path() -> Path:
-    """The official EPCIS 2.0 JSON schema, used in place (``HEITU_EPCIS_SCHEMA`` overrides)."""
+    """The official EPCIS 2.0 JSON schema, used in place: ``HEITU_EPCIS_SCHEMA``, else
+    ``../shared/epcis/`` beside the repository, else the package's unmodified copy."""
     raw = os.environ.get("HEITU_EPCIS_SCHEMA")
     if raw:
         return Path(raw)
-    return config.REPO_ROOT.parent / "shared" / "epcis" / "EPCIS-JSON-Schema.json"
+    return SHARED_SCHEMA if SHARED_SCHEMA.exists() else BUNDLED_SCHEMA
 
 
 @cache
