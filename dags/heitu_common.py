@@ -194,7 +194,19 @@ def _chain(source: str, asset: Asset) -> tuple[Any, Any]:
                 f"else was loaded, these stay in the inbox and nothing was archived:\n{lines}\n"
                 "Ask the partner to resend; replace or remove the file, then clear this task."
             )
-        return {**load_summary(result), "paths": files}
+        summary = {**load_summary(result), "paths": files}
+        if source == "plots":
+            # The registry's own findings (overlaps, area mismatches, plots outside their
+            # county), summarised where the operator looks first; details: `heitu check`.
+            from collections import Counter
+
+            from traceability.checks import plot_checks
+            from traceability.store import open_store
+
+            kinds = dict(Counter(f["kind"] for f in plot_checks(open_store())))
+            log.info("plot registry findings: %s (details: heitu check)", kinds or "none")
+            summary["geo_findings"] = kinds
+        return summary
 
     @task(
         task_id="retry_parked_records",

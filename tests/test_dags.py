@@ -163,6 +163,8 @@ def test_season_runs_every_dag_and_fills_the_store(season: dict[str, Any]) -> No
     assert counts["tables"]["plot"] == SAMPLE["plots"]
     assert counts["tables"]["shipment"] > 0 and counts["records"]["telemetry"] > 0
     assert counts["tables"]["code"] > 0
+    plots = asset_events(season["runs"]["heitu_plots"])[store_uri("plots")]
+    assert plots["geo_findings"] == {}  # the sample's plots are clean: no overlap, all in county
 
 
 def test_season_files_are_archived_with_a_manifest(season: dict[str, Any]) -> None:
