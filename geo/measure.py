@@ -28,6 +28,7 @@ def point_in_plot(
     the distance from the centre to anywhere is the true geodesic distance, so the nearest
     edge is measured in metres without the cos(latitude) error of degrees * 111 km.
     """
+    lon, lat = float(lon), float(lat)  # numpy scalars would print as np.float64(...) below
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise ValueError(f"point ({lon}, {lat}) is not a longitude, latitude in degrees")
     parts = geom.polygon_parts(geometry)
