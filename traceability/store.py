@@ -53,7 +53,13 @@ def engine_for(url: str | None = None) -> Engine:
         return _engines[url]
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    eng = create_engine(url, future=True)
+    kwargs: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        # Lineage queries are short index walks, but PostgreSQL cannot estimate a recursive
+        # term and its huge guesses trigger JIT compilation: 20-100 ms per query for nothing
+        # (bench/lineage.py measures it). Off for our connections only.
+        kwargs["connect_args"] = {"options": "-c jit=off"}
+    eng = create_engine(url, future=True, **kwargs)
     if eng.dialect.name == "sqlite":
         event.listen(eng, "connect", _sqlite_pragmas)
     _engines[url] = eng
