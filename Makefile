@@ -53,6 +53,9 @@ airflow: install
 airflow-celery: install
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m tests.airflow_services
 
+# docs/benchmarks.md: ingest on a small sample season, then lineage on a synthetic 200,000-plot
+# season in SQLite and PostgreSQL (first run ~6 min to generate bench/out/, cached after;
+# ~6 min more to copy it into PostgreSQL). `python -m bench --help` for sizes and parts.
 bench: install
 	$(BIN)/python -m bench
 

@@ -1,180 +1,178 @@
 """``make bench``: measured speed of ingest and lineage, written to docs/benchmarks.md.
 
-Every figure comes with a baseline measured in the same run on the same data, so the ratio
-means something on any machine:
-- ingest: ``ingest_dir`` (all rules, parking, dedupe, events, lineage) against a bare
-  ``executemany`` of the same file rows into plain text tables on the same SQLite settings;
-- trace back: the recursive SQL against a per-hop loop (one SELECT per lot).
-Sizes: ``HEITU_BENCH_PLOTS`` (default 2000 plots).
+Two sections, each with its own table; every heitu figure comes with a baseline measured in the
+same run on the same data, so the ratio means something on any machine:
+
+- ingest (``bench/ingest.py``): a ``heitu sample`` season through ``ingest_dir`` against a bare
+  ``executemany`` of the same rows, and trace back on the store it made;
+- lineage (``bench/lineage.py``): a synthetic season of ``HEITU_BENCH_PLOTS`` plots written
+  straight into SQLite and PostgreSQL stores (``bench/generate.py``): trace back, county recall
+  and ``heitu trace back`` as a command, against per-hop loops; the PostgreSQL planner variants.
+
+Settings (options win over the environment):
+  --only ingest|lineage|geo   HEITU_BENCH_ONLY          one section; the other keeps its old text
+  --db sqlite|postgresql|both  HEITU_BENCH_DB       lineage databases (default both)
+  --plots N               HEITU_BENCH_PLOTS         lineage season size (default 200000)
+  --ingest-plots N        HEITU_BENCH_INGEST_PLOTS  ingest season size (default 2000)
+  --seed N                HEITU_BENCH_SEED          (default 2026)
+  --fresh                                           regenerate the cached SQLite season
+  --report                                          only rewrite the Markdown from the figures
+                                                    of the last run (bench/out/results-*.json)
+  --keep-pg               HEITU_BENCH_KEEP_PG=1     keep the PostgreSQL copy for the next run
+                          HEITU_BENCH_PG            admin URL (default postgres@127.0.0.1:5432)
+                          HEITU_BENCH_WORKERS       generator processes (default 2 when large)
+The generated SQLite season is cached in bench/out/ (by size, seed, schema revision and
+generator version); the PostgreSQL copy is made from it and dropped after the run unless kept.
 """
 
 from __future__ import annotations
 
-import csv
+import argparse
 import json
 import os
-import random
-import resource
-import sqlite3
-import statistics
+import re
 import sys
-import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
-from rich.console import Console
+from bench.common import ROOT, log, machine
 
-from traceability.lineage import trace_back
-from traceability.pipeline import ingest_dir
-from traceability.sample import write_sample
-from traceability.store import open_store
+OUT = ROOT / "docs" / "benchmarks.md"
+RESULTS = ROOT / "bench" / "out"
+SECTIONS = ("ingest", "lineage", "geo")
+TITLES = {
+    "ingest": "Ingest (small season, SQLite)",
+    "lineage": "Lineage at scale (SQLite and PostgreSQL)",
+    "geo": "Plot registry: matching GPS points, reading plots",
+}
 
-ROOT = Path(__file__).resolve().parent.parent
-console = Console(stderr=True)
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
 
 
-def bare_executemany(inbox: Path, db: Path) -> tuple[float, int]:
-    """The floor: every row of every file into a text table, no rules at all."""
-    conn = sqlite3.connect(db)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    rows_total = 0
-    start = time.perf_counter()
-    for path in sorted(inbox.rglob("*")):
-        if path.suffix == ".csv":
-            with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
-                reader = csv.reader(f)
-                header = next(reader)
-                rows = [r for r in reader if len(r) == len(header)]
-        elif path.suffix == ".jsonl":
-            objs = [json.loads(line) for line in path.read_text().splitlines() if line]
-            header = list(objs[0])
-            rows = [[str(o.get(k, "")) for k in header] for o in objs]
-        else:
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 2)[2],
+    )
+    ap.add_argument("--only", choices=SECTIONS, default=os.environ.get("HEITU_BENCH_ONLY") or None)
+    ap.add_argument(
+        "--db",
+        choices=("sqlite", "postgresql", "both"),
+        default=os.environ.get("HEITU_BENCH_DB", "both"),
+    )
+    ap.add_argument("--plots", type=int, default=_env_int("HEITU_BENCH_PLOTS", 200_000))
+    ap.add_argument("--ingest-plots", type=int, default=_env_int("HEITU_BENCH_INGEST_PLOTS", 2000))
+    ap.add_argument("--seed", type=int, default=_env_int("HEITU_BENCH_SEED", 2026))
+    ap.add_argument("--lots", type=int, default=1000, help="random packed lots traced back")
+    ap.add_argument("--fresh", action="store_true")
+    ap.add_argument(
+        "--keep-pg",
+        action="store_true",
+        default=os.environ.get("HEITU_BENCH_KEEP_PG", "") not in ("", "0"),
+    )
+    ap.add_argument("--out", default=str(OUT), help="Markdown file written (docs/benchmarks.md)")
+    ap.add_argument(
+        "--report", action="store_true",
+        help="measure nothing: rewrite the Markdown from bench/out/results-*.json",
+    )  # fmt: skip
+    return ap.parse_args(argv)
+
+
+def _section(name: str, body: list[str]) -> str:
+    return "\n".join(
+        [f"<!-- bench:{name} -->", f"## {TITLES[name]}", "", *body, f"<!-- /bench:{name} -->"]
+    )
+
+
+def write(out_path: str, sections: dict[str, str], header: list[str]) -> str:
+    """docs/benchmarks.md with the sections just measured; a section not run this time keeps
+    its text from the file."""
+    path = Path(out_path)
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    parts = []
+    for name in SECTIONS:
+        if name in sections:
+            parts.append(sections[name])
             continue
-        table = f"t_{path.parent.name}_{len(header)}"
-        cols = ", ".join(f"c{i} TEXT" for i in range(len(header)))
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols})")
-        marks = ", ".join("?" * len(header))
-        with conn:
-            conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
-        rows_total += len(rows)
-    elapsed = time.perf_counter() - start
-    conn.close()
-    return elapsed, rows_total
+        m = re.search(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", old, re.S)
+        parts.append(
+            m.group(0)
+            if m
+            else _section(name, [f"Not measured yet: `python -m bench --only {name}`."])
+        )
+    text = "\n".join(header) + "\n\n" + "\n\n".join(parts) + "\n"
+    path.write_text(text, encoding="utf-8")
+    return text
 
 
-def per_hop_back(conn: sqlite3.Connection, lot: str) -> dict[str, float]:
-    """The naive walk: one SELECT per lot, in Python."""
-    shares: dict[str, float] = {}
-    todo = [(lot, 1.0)]
-    while todo:
-        x, share = todo.pop()
-        plot = conn.execute("SELECT plot_id FROM lot WHERE lot_id = ?", (x,)).fetchone()[0]
-        if plot:
-            shares[plot] = shares.get(plot, 0.0) + share
-        for parent, s in conn.execute(
-            "SELECT parent_lot, share FROM edge WHERE child_lot = ?", (x,)
-        ):
-            todo.append((parent, share * s))
-    return shares
+def _saved(section: str) -> Path:
+    return RESULTS / f"results-{section}.json"
 
 
-def pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    run = (args.only,) if args.only else SECTIONS
+    dbs = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
+    results: dict[str, Any] = {}
+    for name in run:
+        if args.report:  # rebuild the text from the figures of the last run
+            if _saved(name).exists():
+                results[name] = json.loads(_saved(name).read_text(encoding="utf-8"))
+            continue
+        if name == "ingest":
+            from bench import ingest
 
+            res = ingest.run(args.ingest_plots, args.seed)
+        elif name == "geo":
+            from bench import geo
 
-def main() -> int:
-    plots = int(os.environ.get("HEITU_BENCH_PLOTS", "2000"))
-    work = Path(tempfile.mkdtemp(prefix="heitu-bench-"))
-    inbox = work / "inbox"
-    console.log(f"sample season: {plots} plots -> {inbox}")
-    write_sample(inbox, plots=plots, seed=2026)
+            # bench/geo.py writes its own section; its heading is ours here.
+            res = {"lines": [line for line in geo.run() if not line.startswith("## ")]}
+        else:
+            from bench import lineage
 
-    console.log("baseline: bare executemany of the same rows")
-    bare_s, rows = bare_executemany(inbox, work / "bare.db")
+            res = lineage.run(
+                args.plots, args.seed, dbs, lots=args.lots, fresh=args.fresh,
+                keep_pg=args.keep_pg,
+            )  # fmt: skip
+            res["pg_version"] = lineage.pg_version() if "postgresql" in dbs else ""
+        res["machine"] = machine()
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        _saved(name).write_text(json.dumps(res, default=str, indent=1), encoding="utf-8")
+        results[name] = res
+    sections: dict[str, str] = {}
+    if "ingest" in results:
+        from bench import ingest
 
-    url = f"sqlite:///{work / 'heitu.db'}"
-    console.log("heitu ingest_dir")
-    start = time.perf_counter()
-    ingest_dir(inbox, url)
-    ingest_s = time.perf_counter() - start
-    rerun_start = time.perf_counter()
-    ingest_dir(inbox, url)
-    rerun_s = time.perf_counter() - rerun_start
+        res = results["ingest"]
+        sections["ingest"] = _section(
+            "ingest", [f"Machine: {res['machine']}.", *ingest.markdown(res)]
+        )
+    if "lineage" in results:
+        from bench import lineage
 
-    eng = open_store(url)
-    raw = sqlite3.connect(work / "heitu.db")
-    lots = [r[0] for r in raw.execute("SELECT lot_id FROM lot WHERE gtin IS NOT NULL")]
-    sample = random.Random(7).choices(lots, k=1000)
-    console.log(f"trace back x{len(sample)}")
-    ours, naive, with_events = [], [], []
-    for lot in sample:
-        t0 = time.perf_counter()
-        doc = trace_back(eng, lot, with_events=False)
-        t1 = time.perf_counter()
-        expect = per_hop_back(raw, lot)
-        t2 = time.perf_counter()
-        trace_back(eng, lot)
-        t3 = time.perf_counter()
-        assert doc["plots"] == sorted(expect), lot
-        ours.append((t1 - t0) * 1000)
-        naive.append((t2 - t1) * 1000)
-        with_events.append((t3 - t2) * 1000)
-    maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    rows_md = [
-        (
-            "ingest, whole season (rows/s)",
-            f"{rows / ingest_s:,.0f}",
-            f"{rows / bare_s:,.0f}",
-            f"{ingest_s / bare_s:.1f}x",
-            f"{rows:,} rows in {ingest_s:.1f} s",
-        ),
-        (
-            "re-ingest, nothing new (rows/s)",
-            f"{rows / rerun_s:,.0f}",
-            f"{rows / bare_s:,.0f}",
-            f"{rerun_s / bare_s:.1f}x",
-            f"{rerun_s:.1f} s",
-        ),
-        (
-            "trace back, shares only: p50 / p99 ms",
-            f"{pct(ours, 50):.2f} / {pct(ours, 99):.2f}",
-            f"{pct(naive, 50):.2f} / {pct(naive, 99):.2f}",
-            f"{statistics.median(ours) / statistics.median(naive):.1f}x (p50)",
-            f"{len(sample)} random packed lots",
-        ),
-        (
-            "trace back with events: p50 / p99 ms",
-            f"{pct(with_events, 50):.2f} / {pct(with_events, 99):.2f}",
-            "-",
-            "-",
-            "",
-        ),
-    ]
-    lines = [
+        res = results["lineage"]
+        pg = f"; {res['pg_version']}" if res.get("pg_version") else ""
+        body = [f"Machine: {res['machine']}{pg}.", *lineage.markdown(res), "",
+                *lineage.findings(res)]  # fmt: skip
+        sections["lineage"] = _section("lineage", body)
+    if "geo" in results:
+        res = results["geo"]
+        sections["geo"] = _section("geo", [f"Machine: {res['machine']}.", *res["lines"]])
+    header = [
         "# Benchmarks",
         "",
-        "Written by `make bench` (`python -m bench`); the baseline of each row is measured in",
-        "the same run on the same data; ratio = heitu's time / the baseline's time. Machine: "
-        f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-        f"SQLite {sqlite3.sqlite_version}.",
-        f"Season: `heitu sample --plots {plots}` ({rows:,} file rows). "
-        f"Peak RSS of the run: {maxrss_mb:,.0f} MB.",
-        "",
-        "| what | heitu | baseline | ratio | notes |",
-        "|---|---|---|---|---|",
-        *(f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows_md),
-        "",
-        "Baselines: ingest = a bare `executemany` of the same rows into text tables (no parsing,",
-        "rules, dedupe or lineage); trace back = a per-hop loop, one SELECT per lot, in Python.",
-        "",
+        "Written by `make bench` (`python -m bench`; `--only ingest|lineage|geo` re-runs one",
+        "section, see `python -m bench --help`). The baseline of each row is measured in the",
+        "same run on the same data; ratio = heitu's time / the baseline's time.",
     ]
-    out = ROOT / "docs" / "benchmarks.md"
-    out.write_text("\n".join(lines), encoding="utf-8")
-    console.log(f"wrote {out}")
-    print("\n".join(lines))
+    text = write(args.out, sections, header)
+    log(f"wrote {args.out}")
+    print(text)
     return 0
 
 

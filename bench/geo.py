@@ -183,7 +183,7 @@ def run(points: int = 1_000_000, plots: int = 100_000, seed: int = 2026) -> list
             t_loop,
         ),
         _row(
-            f"per-point `geo.point_in_plot` loop, today's check ({few:,} points timed, "
+            f"per-point `geo.point_in_plot` loop, the check's former path ({few:,} points timed, "
             "extrapolated)",
             t_today,
             points,

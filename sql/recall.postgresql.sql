@@ -5,10 +5,15 @@
 --   ('lot', lot, NULL, NULL, gtin, kg, units, depth) for every descendant (seeds included),
 --   ('shipped', lot, to_party, from_party, NULL, kg, NULL, NULL) per shipment line,
 --   ('sold', lot, retailer, NULL, NULL, NULL, units, NULL) per lot and retailer.
--- PostgreSQL: the walk joins through LATERAL, which forces an index lookup of each lot's
--- children. With a plain join PostgreSQL's planner, which cannot estimate the size of a
--- recursive term, hash-joins a full scan of edge at every step: 4 s for a county on 2.3 M
--- edges instead of tens of ms (issue 3). SQLite's planner takes the index on its own.
+-- PostgreSQL: the same answer as sql/recall.sql, but every step from a lot to its rows in edge,
+-- lot, shipment_lot, shipment and sale is a LATERAL subquery with OFFSET 0. The OFFSET keeps
+-- the planner from flattening the subquery into a plain join (which it does with a bare
+-- LATERAL), so each one runs as an index lookup per lot whatever the statistics say. With a
+-- plain join, PostgreSQL cannot estimate the recursive term and, when the tables have no
+-- statistics yet (a store just loaded, before autovacuum's ANALYZE), hash-joins full scans of
+-- edge at every step, of shipment_lot and shipment, and merge-joins all of sale: seconds for a
+-- county instead of tens of ms (issue 3; bench/lineage.py measures every variant).
+-- SQLite's planner takes the indexes on its own.
 WITH RECURSIVE seeds(lot_id) AS (
     /*SEEDS*/
 ),
@@ -17,20 +22,32 @@ descendants(lot_id, depth) AS (
     UNION
     SELECT e.child_lot, d.depth + 1
     FROM descendants AS d
-    CROSS JOIN LATERAL (SELECT child_lot FROM edge WHERE edge.parent_lot = d.lot_id) AS e
+    CROSS JOIN LATERAL (
+        SELECT child_lot FROM edge WHERE edge.parent_lot = d.lot_id OFFSET 0
+    ) AS e
     WHERE d.depth < :max_depth
 ),
 lots AS (SELECT lot_id, MAX(depth) AS depth FROM descendants GROUP BY lot_id)
-SELECT 'lot' AS kind, l.lot_id, NULL AS party, NULL AS from_party, lot.gtin,
-       lot.quantity_kg AS kg,
-       lot.units, l.depth
-FROM lots AS l JOIN lot ON lot.lot_id = l.lot_id
+SELECT 'lot' AS kind, l.lot_id, NULL AS party, NULL AS from_party, lt.gtin,
+       lt.quantity_kg AS kg, lt.units, l.depth
+FROM lots AS l
+CROSS JOIN LATERAL (
+    SELECT gtin, quantity_kg, units FROM lot WHERE lot.lot_id = l.lot_id OFFSET 0
+) AS lt
 UNION ALL
-SELECT 'shipped', sl.lot_id, s.to_party, s.from_party, NULL, sl.kg, NULL, NULL
-FROM shipment_lot AS sl JOIN shipment AS s ON s.shipment_id = sl.shipment_id
-WHERE sl.lot_id IN (SELECT lot_id FROM lots)
+SELECT 'shipped', l.lot_id, s.to_party, s.from_party, NULL, sl.kg, NULL, NULL
+FROM lots AS l
+CROSS JOIN LATERAL (
+    SELECT shipment_id, kg FROM shipment_lot WHERE shipment_lot.lot_id = l.lot_id OFFSET 0
+) AS sl
+CROSS JOIN LATERAL (
+    SELECT to_party, from_party FROM shipment
+    WHERE shipment.shipment_id = sl.shipment_id OFFSET 0
+) AS s
 UNION ALL
-SELECT 'sold', sa.lot_id, sa.retailer_id, NULL, NULL, NULL, SUM(sa.quantity_units), NULL
-FROM sale AS sa
-WHERE sa.lot_id IN (SELECT lot_id FROM lots)
-GROUP BY sa.lot_id, sa.retailer_id
+SELECT 'sold', l.lot_id, sa.retailer_id, NULL, NULL, NULL, SUM(sa.quantity_units), NULL
+FROM lots AS l
+CROSS JOIN LATERAL (
+    SELECT retailer_id, quantity_units FROM sale WHERE sale.lot_id = l.lot_id OFFSET 0
+) AS sa
+GROUP BY l.lot_id, sa.retailer_id

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import qrcode
-import qrcode.constants
 from biip import ParseError
 from biip.gs1_digital_link_uris import GS1DigitalLinkURI
 from biip.gs1_element_strings import GS1ElementString, GS1ElementStrings
-from qrcode.image.pil import PilImage
 
 from traceability.gs1 import check_lot, check_serial, gtin14
+
+if TYPE_CHECKING:  # qrcode pulls in PIL: imported where a QR image is made, so that
+    # `heitu trace back <code>` (which only parses codes) does not pay for it
+    from qrcode.image.pil import PilImage
 
 __all__ = [
     "QR_BORDER",
@@ -33,7 +35,7 @@ __all__ = [
 # cartons that are stacked, dragged and scuffed in trucks and shops; L (7%) leaves little
 # margin for a worn corner, while Q/H make the symbol denser, and finer modules hurt more on
 # coarse bag print than the extra redundancy helps.
-QR_ERROR_CORRECTION = qrcode.constants.ERROR_CORRECT_M
+QR_ERROR_CORRECTION = 0  # qrcode.constants.ERROR_CORRECT_M (checked in _qr_image)
 # ISO/IEC 18004 asks for a 4-module quiet zone; phone cameras misread codes printed close to a
 # bag's seam or artwork without it.
 QR_BORDER = 4
@@ -104,6 +106,11 @@ def parse_code(text: str) -> tuple[str, str, str | None]:
 
 
 def _qr_image(uri: str, box_size: int) -> PilImage:
+    import qrcode
+    import qrcode.constants
+    from qrcode.image.pil import PilImage
+
+    assert QR_ERROR_CORRECTION == qrcode.constants.ERROR_CORRECT_M
     qr = qrcode.QRCode(
         error_correction=QR_ERROR_CORRECTION,
         box_size=box_size,

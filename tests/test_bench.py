@@ -1,0 +1,106 @@
+"""The lineage benchmark's own machinery at a tiny size (300 plots, SQLite): the generated store
+has the shape ingest gives a store, and heitu's answers equal the per-hop loops'. No timings
+are checked here; ``make bench`` measures at 200,000 plots."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bench import generate
+from bench.lineage import per_hop_back, per_hop_recall, pick_county
+from traceability.lineage import recall, trace_back
+from traceability.store import open_store, reset_engines
+
+PLOTS = 300
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    out = tmp_path_factory.mktemp("bench")
+    path, took = generate.sqlite_store(PLOTS, 7, out=out, log=lambda _: None)
+    assert took is not None  # built, not taken from a cache
+    assert generate.sqlite_store(PLOTS, 7, out=out)[1] is None  # and now cached
+    reset_engines()
+    eng = open_store(f"sqlite:///{path}")
+    raw = sqlite3.connect(path)
+    yield eng, raw
+    raw.close()
+    eng.dispose()
+    reset_engines()
+
+
+def test_generator_is_deterministic_per_county() -> None:
+    a = generate.county_rows(generate.counties(PLOTS)[1], 7)
+    b = generate.county_rows(generate.counties(PLOTS)[1], 7)
+    assert a == b
+    assert generate.county_rows(generate.counties(PLOTS)[1], 8) != a
+
+
+def test_store_is_shaped_like_ingest(store) -> None:  # type: ignore[no-untyped-def]
+    _, raw = store
+    counts = generate.row_counts(raw)
+    assert counts["plot"] == PLOTS and counts["edge"] > PLOTS and counts["sale"] > counts["lot"]
+    assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
+    # every row made by a record points at its event, and the event names the file it came from
+    for table in ("party", "product", "plot", "lot", "edge", "shipment", "sale"):
+        orphans = raw.execute(
+            f"SELECT COUNT(*) FROM {table} AS t LEFT JOIN event AS e "
+            "ON e.event_id = t.event_id WHERE e.event_id IS NULL"
+        ).fetchone()[0]
+        assert orphans == 0, table
+    src, rid, step, payload, offset = raw.execute(
+        "SELECT source, record_id, step, payload, time_offset_min FROM event "
+        "WHERE source = 'processing' AND step = 'blending' LIMIT 1"
+    ).fetchone()
+    rec = json.loads(payload)
+    assert (src, rec["record_id"], rec["step"], offset) == ("processing", rid, step, 480)
+    assert len(rec["inputs"]) >= 2 and rec["time"].endswith("+08:00")
+    # share = kg / all input kg of the child, so each child's shares add up to 1
+    worst = raw.execute(
+        "SELECT MAX(ABS(s - 1)) FROM (SELECT SUM(share) AS s FROM edge GROUP BY child_lot)"
+    ).fetchone()[0]
+    assert worst < 1e-9
+    # a lot is made at its event's time; sales only of packed lots (GTIN), after they were made
+    assert raw.execute(
+        "SELECT COUNT(*) FROM lot JOIN event AS e ON e.event_id = lot.event_id "
+        "WHERE e.time <> lot.made_at"
+    ).fetchone() == (0,)
+    assert raw.execute(
+        "SELECT COUNT(*) FROM sale JOIN lot USING (lot_id) "
+        "WHERE lot.gtin IS NULL OR lot.gtin <> sale.gtin OR sale.time < lot.made_at"
+    ).fetchone() == (0,)
+
+
+def test_trace_back_equals_the_per_hop_loop(store) -> None:  # type: ignore[no-untyped-def]
+    eng, raw = store
+    packed = [r[0] for r in raw.execute("SELECT lot_id FROM lot WHERE gtin IS NOT NULL")]
+    several = 0
+    for lot in random.Random(1).sample(packed, 60):
+        doc = trace_back(eng, lot, with_events=False)
+        expect = per_hop_back(raw.cursor(), "?", lot)
+        assert doc["plots"] == sorted(expect)
+        assert all(abs(doc["shares"][p] - expect[p]) < 1e-6 for p in expect)
+        assert abs(sum(expect.values()) - 1) < 1e-6  # all of a bag's rice came from its plots
+        several += len(expect) > 1
+    assert several > 20  # blends: most bags have several plots
+
+
+def test_county_recall_equals_the_per_hop_loop(store) -> None:  # type: ignore[no-untyped-def]
+    eng, raw = store
+    county = pick_county(PLOTS)
+    doc = recall(eng, "county", county.code)
+    base = per_hop_recall(raw.cursor(), "?", county.code)
+    assert doc["lots"] == base["lots"] and len(doc["packed_lots"]) > 10
+    assert doc["totals"]["shipped_kg"] == pytest.approx(base["shipped_kg"])
+    assert doc["totals"]["sold_units"] == base["sold_units"]
+
+
+def test_the_cache_key_names_size_seed_and_schema(tmp_path: Path) -> None:
+    a = generate.cache_path(PLOTS, 7, tmp_path)
+    assert a != generate.cache_path(PLOTS + 1, 7, tmp_path) != generate.cache_path(PLOTS, 8)
+    assert generate.schema_revision() in a.name and f"g{generate.GEN_VERSION}" in a.name
