@@ -14,7 +14,9 @@ UNION
 SELECT ev.event_id, ev.source, ev.record_id, ev.step, ev.time, ev.time_offset_min,
        ev.party_id, ev.lot_id, ev.plot_id, ev.input_reg_no, ev.source_file, ev.line
 FROM event AS ev
-WHERE ev.plot_id IN :plots AND ev.source = 'production' AND ev.step <> 'harvest'
+WHERE ev.plot_id IN :plots AND ev.source <> 'plots' AND ev.step <> 'harvest'
+  -- '<>', not "source = 'production'": an equality would put SQLite on the (source,
+  -- record_id) index and scan every production event (0.9 s at 200,000 plots)
   AND ev.time <= (SELECT MAX(h.made_at) FROM lot AS h
                   WHERE h.plot_id = ev.plot_id AND h.lot_id IN :lots)
   AND NOT EXISTS (SELECT 1 FROM lot AS prev
