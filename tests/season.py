@@ -273,3 +273,29 @@ def write_season(inbox: Path, *, sales: bool = True) -> Path:
     if sales:
         write_csv(inbox / "sales" / "sales.csv", SALES)
     return inbox
+
+
+#: Every table a load writes to, for before/after comparisons.
+TABLES = (
+    "event",
+    "party",
+    "product",
+    "plot",
+    "lot",
+    "edge",
+    "shipment",
+    "shipment_lot",
+    "reading",
+    "sale",
+    "reject",
+)
+
+
+def table_counts(url: str | None = None) -> dict[str, int]:
+    """Rows per table of the store (HEITU_DB_URL unless ``url``)."""
+    from sqlalchemy import text
+
+    from traceability.store import open_store
+
+    with open_store(url).connect() as conn:
+        return {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar() for t in TABLES}

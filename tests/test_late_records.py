@@ -7,29 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from tests.season import GTIN_RICE, SHIPMENTS, write_csv, write_season
+from tests.season import GTIN_RICE, SHIPMENTS, table_counts, write_csv, write_season
 from traceability.pipeline import ingest_dir
 from traceability.rejects import open_rejects
 from traceability.store import open_store
-
-TABLES = (
-    "event",
-    "party",
-    "product",
-    "plot",
-    "lot",
-    "edge",
-    "shipment",
-    "shipment_lot",
-    "reading",
-    "sale",
-    "reject",
-)
-
-
-def counts() -> dict[str, int]:
-    with open_store().connect() as conn:
-        return {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar() for t in TABLES}
 
 
 def test_sales_before_processing_wait_then_load(inbox: Path, sqlite_url: str) -> None:
@@ -61,7 +42,7 @@ def test_chain_in_reverse_file_order_loads(inbox: Path, sqlite_url: str) -> None
         (inbox / "processing" / f"p{9 - i}.csv").write_text(rows[0] + "\n" + row + "\n")
     ingest_dir(inbox)
     assert open_rejects(open_store()) == []
-    assert counts()["edge"] == 9
+    assert table_counts()["edge"] == 9
 
 
 def test_reingest_changes_nothing(inbox: Path, sqlite_url: str) -> None:
@@ -75,9 +56,9 @@ def test_reingest_changes_nothing(inbox: Path, sqlite_url: str) -> None:
         ],
     )
     ingest_dir(inbox)
-    first = counts()
+    first = table_counts()
     result = ingest_dir(inbox)
-    assert counts() == first
+    assert table_counts() == first
     assert all(r["loaded"] == 0 for r in result["sources"].values())
     assert result["sources"]["production"]["unchanged"] == 5
 
@@ -88,7 +69,7 @@ def test_same_record_in_two_files_loads_once(inbox: Path, sqlite_url: str) -> No
     result = ingest_dir(inbox)
     assert result["sources"]["sales"]["loaded"] == 2
     assert result["sources"]["sales"]["unchanged"] == 2
-    assert counts()["sale"] == 2
+    assert table_counts()["sale"] == 2
 
 
 def test_conflicting_redelivery_is_rejected(inbox: Path, sqlite_url: str) -> None:

@@ -11,24 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from tests.season import table_counts
 from traceability.lineage import trace_back, trace_forward
 from traceability.pipeline import ingest_dir
 from traceability.sample import write_sample
 from traceability.store import open_store
-
-TABLES = (
-    "event",
-    "party",
-    "product",
-    "plot",
-    "lot",
-    "edge",
-    "shipment",
-    "shipment_lot",
-    "reading",
-    "sale",
-    "reject",
-)
 
 
 def _rows(folder: Path) -> list[dict[str, str]]:
@@ -81,16 +68,14 @@ def season(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     url = f"sqlite:///{home / 'heitu.db'}"
     first = ingest_dir(inbox, url)
     eng = open_store(url)
-    with eng.connect() as conn:
-        counts = {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar() for t in TABLES}
+    counts = table_counts(url)
     return inbox, url, eng, first, counts
 
 
 def test_ingest_twice_identical_counts(season) -> None:  # type: ignore[no-untyped-def]
-    inbox, url, eng, first, counts = season
+    inbox, url, _, first, counts = season
     again = ingest_dir(inbox, url)
-    with eng.connect() as conn:
-        after = {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar() for t in TABLES}
+    after = table_counts(url)
     assert after == counts
     assert sum(r["loaded"] for r in again["sources"].values()) == 0
     loaded_first = sum(r["loaded"] for r in first["sources"].values())
