@@ -18,6 +18,8 @@ import csv
 import json
 from pathlib import Path
 
+from traceability.ingest import INSERT_ORDER
+
 GTIN_RICE = "06901234567892"  # valid GS1 check digit
 GTIN_CORN = "6901234567809"  # GTIN-13, valid check digit
 
@@ -276,19 +278,12 @@ def write_season(inbox: Path, *, sales: bool = True) -> Path:
 
 
 #: Every table a load writes to, for before/after comparisons.
-TABLES = (
-    "event",
-    "party",
-    "product",
-    "plot",
-    "lot",
-    "edge",
-    "shipment",
-    "shipment_lot",
-    "reading",
-    "sale",
-    "reject",
-)
+TABLES = (*INSERT_ORDER, "reject")
+
+
+def production_row(**fields: str) -> list[str]:
+    """A production.csv row in PRODUCTION's column order; unnamed columns stay empty."""
+    return [fields.get(column, "") for column in PRODUCTION[0]]
 
 
 def table_counts(url: str | None = None) -> dict[str, int]:

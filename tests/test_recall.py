@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.season import PRODUCTION, write_csv, write_season
+from tests.season import PRODUCTION, production_row, write_csv, write_season
 from traceability.lineage import recall, trace_back
 from traceability.pipeline import ingest_dir
 from traceability.store import open_store
@@ -77,23 +77,16 @@ def test_input_recall_skips_a_later_season(inbox: Path, sqlite_url: str) -> None
     write_season(inbox)
     next_year = [
         PRODUCTION[0],
-        [
-            "PR9",
-            "F1",
-            "P1",
-            "harvest",
-            "2027-09-25T10:00:00+08:00",
-            "rice",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "H1-2027",
-            "900",
-            "",
-            "",
-        ],
+        production_row(
+            record_id="PR9",
+            farm_id="F1",
+            plot_id="P1",
+            event="harvest",
+            time="2027-09-25T10:00:00+08:00",
+            crop="rice",
+            lot_id="H1-2027",
+            quantity_kg="900",
+        ),
     ]
     write_csv(inbox / "production" / "p2027.csv", next_year)
     ingest_dir(inbox)

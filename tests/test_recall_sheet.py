@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from tests.season import GTIN_RICE, PARTIES, PRODUCTION, write_csv, write_season
+from tests.season import GTIN_RICE, PARTIES, PRODUCTION, production_row, write_csv, write_season
 from traceability.cli import main
 from traceability.issuing import issue_code
 from traceability.lineage import recall
@@ -201,23 +201,16 @@ def test_input_recall_shows_this_seasons_field_work(inbox: Path, sqlite_url: str
             "",
             "",
         ],
-        [
-            "PR9",
-            "F1",
-            "P1",
-            "harvest",
-            "2027-09-25T10:00:00+08:00",
-            "rice",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "H1-2027",
-            "900",
-            "",
-            "",
-        ],
+        production_row(
+            record_id="PR9",
+            farm_id="F1",
+            plot_id="P1",
+            event="harvest",
+            time="2027-09-25T10:00:00+08:00",
+            crop="rice",
+            lot_id="H1-2027",
+            quantity_kg="900",
+        ),
     ]
     write_csv(inbox / "production" / "p2027.csv", next_year)
     eng = _load(inbox)
