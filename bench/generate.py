@@ -134,7 +134,15 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "channel",
         "event_id",
     ),
+    # Kept by triggers on sale in a live store; the loads below fill it in one pass instead.
+    "lot_sale": ("lot_id", "retailer_id", "units", "sales"),
 }
+#: Sums of sale per lot and retailer, as migration 0002's backfill makes them.
+LOT_SALE_FILL = (
+    "INSERT INTO lot_sale (lot_id, retailer_id, units, sales) "
+    "SELECT lot_id, retailer_id, SUM(quantity_units), COUNT(*) FROM sale "
+    "GROUP BY lot_id, retailer_id"
+)
 Rows = dict[str, list[tuple[Any, ...]]]
 
 
@@ -1055,6 +1063,11 @@ def build_sqlite(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
     ).fetchall():
         conn.execute(f'DROP INDEX "{name}"')
+    # The triggers that keep lot_sale would cost an upsert per sale: off during the load,
+    # and lot_sale filled from sale in one pass at the end.
+    triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    for name, _ in triggers:
+        conn.execute(f'DROP TRIGGER "{name}"')
     inserts = {
         t: f"INSERT INTO {t} ({', '.join(c)}) VALUES ({', '.join('?' * len(c))})"
         for t, c in COLUMNS.items()
@@ -1076,8 +1089,12 @@ def build_sqlite(
                 f"  {counts['plot']:,} plots, {counts['event']:,} events, "
                 f"{counts['edge']:,} edges ({time.perf_counter() - start:.0f} s)"
             )
-    log(f"  re-creating {len(indexes)} indexes")
+    log(f"  re-creating {len(indexes)} indexes, lot_sale and {len(triggers)} triggers")
     for sql in indexes:
+        conn.execute(sql)
+    conn.execute(LOT_SALE_FILL)
+    counts["lot_sale"] = conn.execute("SELECT COUNT(*) FROM lot_sale").fetchone()[0]
+    for _, sql in triggers:
         conn.execute(sql)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.close()
@@ -1161,6 +1178,8 @@ def copy_to_postgres(
             pg.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
         for name, _ in indexes:
             pg.execute(f'DROP INDEX "{name}"')
+        # lot_sale comes from the SQLite store; its triggers would sum every sale again.
+        pg.execute("ALTER TABLE sale DISABLE TRIGGER USER")
         for table, cols in COLUMNS.items():
             start = time.perf_counter()
             n = 0
@@ -1171,6 +1190,7 @@ def copy_to_postgres(
                     n += 1
             counts[table] = n
             log(f"  COPY {table}: {n:,} rows ({time.perf_counter() - start:.0f} s)")
+        pg.execute("ALTER TABLE sale ENABLE TRIGGER USER")
         pg.execute(
             "SELECT setval(pg_get_serial_sequence('plot', 'id'), "
             "(SELECT COALESCE(MAX(id), 1) FROM plot))"

@@ -4,7 +4,8 @@
 -- Rows (kind, lot_id, party, from_party, gtin, kg, units, depth):
 --   ('lot', lot, NULL, NULL, gtin, kg, units, depth) for every descendant (seeds included),
 --   ('shipped', lot, to_party, from_party, NULL, kg, NULL, NULL) per shipment line,
---   ('sold', lot, retailer, NULL, NULL, NULL, units, NULL) per lot and retailer.
+--   ('sold', lot, retailer, NULL, NULL, NULL, units, NULL) per lot and retailer, from
+--   lot_sale: the till records summed by triggers (migration 0002), not re-summed here.
 -- PostgreSQL: the same answer as sql/recall.sql, but every step from a lot to its rows in edge,
 -- lot, shipment_lot, shipment and sale is a LATERAL subquery with OFFSET 0. The OFFSET keeps
 -- the planner from flattening the subquery into a plain join (which it does with a bare
@@ -45,9 +46,8 @@ CROSS JOIN LATERAL (
     WHERE shipment.shipment_id = sl.shipment_id OFFSET 0
 ) AS s
 UNION ALL
-SELECT 'sold', l.lot_id, sa.retailer_id, NULL, NULL, NULL, SUM(sa.quantity_units), NULL
+SELECT 'sold', l.lot_id, ls.retailer_id, NULL, NULL, NULL, ls.units, NULL
 FROM lots AS l
 CROSS JOIN LATERAL (
-    SELECT retailer_id, quantity_units FROM sale WHERE sale.lot_id = l.lot_id OFFSET 0
-) AS sa
-GROUP BY l.lot_id, sa.retailer_id
+    SELECT retailer_id, units FROM lot_sale WHERE lot_sale.lot_id = l.lot_id OFFSET 0
+) AS ls

@@ -4,7 +4,8 @@
 -- Rows (kind, lot_id, party, from_party, gtin, kg, units, depth):
 --   ('lot', lot, NULL, NULL, gtin, kg, units, depth) for every descendant (seeds included),
 --   ('shipped', lot, to_party, from_party, NULL, kg, NULL, NULL) per shipment line,
---   ('sold', lot, retailer, NULL, NULL, NULL, units, NULL) per lot and retailer.
+--   ('sold', lot, retailer, NULL, NULL, NULL, units, NULL) per lot and retailer, from
+--   lot_sale: the till records summed by triggers (migration 0002), not re-summed here.
 -- PostgreSQL has its own copy of this file (recall.postgresql.sql): only the walk differs.
 WITH RECURSIVE seeds(lot_id) AS (
     /*SEEDS*/
@@ -27,7 +28,6 @@ SELECT 'shipped', sl.lot_id, s.to_party, s.from_party, NULL, sl.kg, NULL, NULL
 FROM shipment_lot AS sl JOIN shipment AS s ON s.shipment_id = sl.shipment_id
 WHERE sl.lot_id IN (SELECT lot_id FROM lots)
 UNION ALL
-SELECT 'sold', sa.lot_id, sa.retailer_id, NULL, NULL, NULL, SUM(sa.quantity_units), NULL
-FROM sale AS sa
-WHERE sa.lot_id IN (SELECT lot_id FROM lots)
-GROUP BY sa.lot_id, sa.retailer_id
+SELECT 'sold', ls.lot_id, ls.retailer_id, NULL, NULL, NULL, ls.units, NULL
+FROM lot_sale AS ls
+WHERE ls.lot_id IN (SELECT lot_id FROM lots)

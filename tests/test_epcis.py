@@ -63,9 +63,22 @@ def reference_hash(event: dict[str, Any], context: Any) -> str:
 def answers(url: str, lots: list[str], plots: list[str]) -> dict[str, Any]:
     """What a bureau asks the store: trace back every lot, trace forward every plot and lot."""
     eng = open_store(url)
-    back = {lot: trace_back(eng, lot, with_events=False) for lot in lots}
+    back = {lot: trace_back(eng, lot) for lot in lots}
     forward = {x: trace_forward(eng, x) for x in [*plots, *lots]}
+    # The field work in each bag's history (sowing, inputs, harvest): the same records whether
+    # they came as production CSV or as EPCIS ObjectEvents. (Shipments differ in grain: one
+    # transport record becomes shipping, transporting and receiving events.)
+    field = {
+        lot: sorted(
+            (e["step"], e["time"], e["plot"], e["input_reg_no"] or "")
+            for e in v["events"]
+            if e["plot"] is not None
+        )
+        for lot, v in back.items()
+    }
+    assert any(field.values())
     return {
+        "field_work": field,
         "back": {k: {f: v[f] for f in ("plots", "lots", "shares")} for k, v in back.items()},
         "forward": {k: {f: v[f] for f in ("lots", "retailers")} for k, v in forward.items()},
     }

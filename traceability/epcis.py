@@ -1100,25 +1100,9 @@ def _scope(conn: Connection, lot: str | None) -> tuple[list[str], str | None]:
         bindparam("lots", expanding=True), bindparam("plots", expanding=True)
     )
     params = {"lots": lots, "plots": plots or [""]}
+    # sql/lot_events.sql: what made the lots, the season's field work on their plots (from
+    # production records or EPCIS ObjectEvents alike) and their shipments.
     ids = {r.event_id for r in conn.execute(stmt, params)}
-    # Field work that came in as EPCIS: the same season rule as sql/lot_events.sql applies to
-    # the production records (after the plot's previous harvest, up to the lineage's last).
-    field_work = text(
-        """
-        SELECT ev.event_id FROM event AS ev
-        WHERE ev.source = 'epcis' AND ev.kind = 'object' AND ev.lot_id IS NULL
-          AND ev.plot_id IN :plots
-          AND ev.time <= (SELECT MAX(h.made_at) FROM lot AS h
-                          WHERE h.plot_id = ev.plot_id AND h.lot_id IN :lots)
-          AND NOT EXISTS (SELECT 1 FROM lot AS prev
-                          WHERE prev.plot_id = ev.plot_id AND prev.made_at >= ev.time
-                            AND prev.lot_id NOT IN :lots
-                            AND prev.made_at < (SELECT MIN(h2.made_at) FROM lot AS h2
-                                                WHERE h2.plot_id = ev.plot_id
-                                                  AND h2.lot_id IN :lots))
-        """
-    ).bindparams(bindparam("lots", expanding=True), bindparam("plots", expanding=True))
-    ids |= set(conn.execute(field_work, params).scalars())
     ids |= set(
         conn.execute(text("SELECT event_id FROM sale WHERE lot_id = :l"), {"l": lot}).scalars()
     )

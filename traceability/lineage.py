@@ -7,6 +7,7 @@ stays light (no pandas, no geopandas) so ``heitu trace`` starts fast.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -42,10 +43,8 @@ def query(name: str, dialect: str = "default") -> Any:
     return text(_sql(name, dialect))
 
 
-def resolve_lot(conn: Connection, lot_or_code: str) -> str:
-    """A lot id, or a traceability code (GS1 Digital Link URI) naming one; NotFound otherwise."""
-    lot = lot_or_code
-    gtin = None
+def _parse_lot_or_code(lot_or_code: str) -> tuple[str, str | None]:
+    """(lot id, GTIN the code names or None) of a lot id or a traceability code."""
     if "://" in lot_or_code or lot_or_code.startswith("/01/"):
         from traceability.codes import parse_code
 
@@ -53,12 +52,32 @@ def resolve_lot(conn: Connection, lot_or_code: str) -> str:
             gtin, lot, _ = parse_code(lot_or_code)
         except ValueError as exc:
             raise NotFound(f"{lot_or_code!r} is not a traceability code: {exc}") from None
-    row = conn.execute(text("SELECT gtin FROM lot WHERE lot_id = :l"), {"l": lot}).first()
+        return lot, gtin
+    return lot_or_code, None
+
+
+def _check_lot(lot: str, gtin: str | None, row: Any) -> None:
+    """NotFound unless ``row`` (the lot's row, or None) exists and has the code's GTIN."""
     if row is None:
         raise NotFound(f"lot {lot!r} is not in the store")
     if gtin is not None and row.gtin != gtin:
         raise NotFound(f"code names GTIN {gtin} but lot {lot!r} was packed as {row.gtin}")
+
+
+def resolve_lot(conn: Connection, lot_or_code: str) -> str:
+    """A lot id, or a traceability code (GS1 Digital Link URI) naming one; NotFound otherwise."""
+    lot, gtin = _parse_lot_or_code(lot_or_code)
+    row = conn.execute(text("SELECT gtin FROM lot WHERE lot_id = :l"), {"l": lot}).first()
+    _check_lot(lot, gtin, row)
     return lot
+
+
+def reading(eng: Engine) -> Connection:
+    """A connection for lineage reads, in autocommit: a one-statement trace costs one round
+    trip instead of three (BEGIN, query, ROLLBACK). Reads see what they would have seen in a
+    transaction anyway: PostgreSQL's default READ COMMITTED takes a snapshot per statement,
+    and SQLite's driver opens no transaction for a SELECT."""
+    return eng.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _event(r: Any) -> dict[str, Any]:
@@ -127,23 +146,6 @@ def _shares_and_paths(
     return sorted(x for x in order if x != lot), shares, paths
 
 
-def _versions_at_harvest(conn: Connection, harvested: dict[str, Any]) -> dict[str, int]:
-    """Per plot, the version of its geometry valid when its harvest in the trace was made:
-    the newest one whose valid_from is not after the harvest (else the first)."""
-    if not harvested:
-        return {}
-    stmt = text(
-        "SELECT plot_id, version, valid_from FROM plot WHERE plot_id IN :plots "
-        "ORDER BY plot_id, version"
-    ).bindparams(bindparam("plots", expanding=True))
-    out: dict[str, int] = {}
-    for r in conn.execute(stmt, {"plots": sorted(harvested)}):
-        at = _aware(harvested[r.plot_id])
-        if r.plot_id not in out or (at is not None and _aware(r.valid_from) <= at):
-            out[r.plot_id] = r.version
-    return out
-
-
 def _soil(
     conn: Connection, shares: dict[str, float], versions: dict[str, int]
 ) -> dict[str, Any] | None:
@@ -180,15 +182,17 @@ def _soil(
 def trace_back(eng: Engine, lot_or_code: str, *, with_events: bool = True) -> dict[str, Any]:
     """Every ancestor lot of a lot (or code), its plots, each plot's share of the lot's kg
     and the path (lot -> ... -> harvest lot) that brought each plot its largest part."""
-    with eng.connect() as conn:
-        lot = resolve_lot(conn, lot_or_code)
+    lot, gtin = _parse_lot_or_code(lot_or_code)
+    with reading(eng) as conn:
         rows = conn.execute(query("trace_back"), {"lot": lot, "max_depth": MAX_DEPTH}).all()
+        _check_lot(lot, gtin, next((r for r in rows if r.lot_id == lot), None))
         if any(r.depth >= MAX_DEPTH for r in rows):
             raise LineageCycle(f"lineage of {lot} is deeper than {MAX_DEPTH} steps or cyclic")
         lots, shares, paths = _shares_and_paths(lot, rows)
         plots = sorted(shares)
-        made = {r.lot_id: r.made_at for r in rows}
-        versions = _versions_at_harvest(conn, {p: made[paths[p][-1]] for p in plots})
+        # Per plot, the geometry version valid at the harvest on its main path.
+        version_of = {r.lot_id: r.plot_version for r in rows if r.plot_id is not None}
+        versions = {p: version_of[paths[p][-1]] for p in plots}
         events: list[dict[str, Any]] = []
         soil: dict[str, Any] | None = None
         if with_events:
@@ -230,10 +234,6 @@ def _recall_sql(kind: str, dialect: str) -> Any:
     return text(_sql("recall", dialect).replace("/*SEEDS*/", seeds))
 
 
-def _unit_kg(lot: dict[str, Any]) -> float | None:
-    return lot["kg"] / lot["units"] if lot.get("units") else None
-
-
 def recall(
     eng: Engine,
     kind: str,
@@ -254,78 +254,116 @@ def recall(
         "date_to": _naive_utc(date_to, _LATEST),
         "max_depth": MAX_DEPTH,
     }
-    with eng.connect() as conn:
-        rows = conn.execute(_recall_sql(kind, eng.dialect.name), params).all()
-    lots: dict[str, dict[str, Any]] = {}
-    shipped: list[Any] = []
-    sold: list[Any] = []
-    for r in rows:
-        if r.kind == "lot":
-            if r.depth >= MAX_DEPTH:
+    with reading(eng) as conn:
+        rows = _tuples(conn, _recall_sql(kind, eng.dialect.name), params)
+        return _recall_doc(conn, kind, key, date_from, date_to, rows)
+
+
+def _tuples(conn: Connection, stmt: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows of a large result as the driver's plain tuples. A county recall is some 25,000
+    rows, and building and unpacking SQLAlchemy Row objects for them took longer than the
+    Python that uses them (bench/lineage.py). The statement is compiled by SQLAlchemy for
+    the connection's dialect, so its binds are the dialect's own; params must need no type
+    processing (strings, numbers, naive UTC datetimes)."""
+    compiled = stmt.compile(dialect=conn.dialect)
+    args: Any = compiled.construct_params(params)
+    if compiled.positional:
+        args = [args[name] for name in compiled.positiontup]
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(str(compiled), args)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _recall_doc(
+    conn: Connection,
+    kind: str,
+    key: str,
+    date_from: datetime | None,
+    date_to: datetime | None,
+    rows: list[tuple[Any, ...]],
+) -> dict[str, Any]:
+    """recall()'s answer from the rows of sql/recall.sql, in single passes over them (a county
+    is tens of thousands of rows: per-party totals must not rescan the stock list)."""
+    lots: dict[str, tuple[str | None, float, int | None]] = {}  # lot -> (gtin, kg, units)
+    unit_kg: dict[str, float] = {}  # kg per unit of a lot packed in units
+    moves: list[tuple[Any, ...]] = []
+    for row in rows:
+        if row[0] == "lot":
+            _, lot_id, _, _, gtin, kg, units, depth = row
+            if depth >= MAX_DEPTH:
                 raise LineageCycle(f"descendants of {kind} {key} go deeper than {MAX_DEPTH} steps")
-            lots[r.lot_id] = {"lot": r.lot_id, "gtin": r.gtin, "kg": r.kg, "units": r.units}
-        elif r.kind == "shipped":
-            shipped.append(r)
+            lots[lot_id] = (gtin, kg, units)
+            if units:
+                unit_kg[lot_id] = kg / units
         else:
-            sold.append(r)
-    per: dict[str, dict[str, Any]] = {}
+            moves.append(row)
+    # Per party: received kg, received units, shipped-on kg, sold units, sold kg.
+    per: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0, 0.0])
     # Stock in units per (party, lot): received - shipped on - sold. A warehouse that passed
     # everything on holds nothing; a retailer holds what it received and did not sell.
-    stock: dict[tuple[str, str], float] = {}
-
-    def entry(party: str) -> dict[str, Any]:
-        return per.setdefault(
-            party,
+    stock: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    shipped_kg = 0.0
+    sold_units = 0
+    unit_of = unit_kg.get
+    for row_kind, lot_id, party, from_party, _, kg, units, _ in moves:
+        unit = unit_of(lot_id)
+        e = per[party]
+        if row_kind == "shipped":
+            moved = kg / unit if unit else 0.0
+            shipped_kg += kg
+            e[0] += kg
+            e[1] += moved
+            stock[party][lot_id] += moved
+            if from_party is not None:
+                per[from_party][2] += kg
+                stock[from_party][lot_id] -= moved
+        else:
+            n = int(units)
+            sold_units += n
+            e[3] += n
+            e[4] += n * (unit or 0.0)
+            stock[party][lot_id] -= n
+    roles = _roles(conn, sorted(per))
+    unsold = []
+    held: dict[str, tuple[float, float]] = {}
+    for party in sorted(stock):
+        if roles.get(party, {}).get("role") == "processor":
+            continue  # a mill's own stock of what it made is not on a shelf
+        held_units = held_kg = 0.0
+        lots_held = stock[party]
+        for lot_id in sorted(lot for lot, n in lots_held.items() if n > 1e-9):
+            n = lots_held[lot_id]
+            u = round(n, 3)
+            k = round(n * unit_of(lot_id, 0.0), 3)
+            unsold.append(
+                {"party": party, "lot": lot_id, "gtin": lots[lot_id][0], "units": u, "kg": k}
+            )
+            held_units += u
+            held_kg += k
+        held[party] = (held_units, held_kg)
+    parties = []
+    for party in sorted(per):
+        received_kg, received_units, shipped_on_kg, sold_n, sold_kg = per[party]
+        role = roles.get(party, {})
+        parties.append(
             {
                 "party": party,
-                "received_kg": 0.0,
-                "received_units": 0.0,
-                "shipped_on_kg": 0.0,
-                "sold_units": 0,
-                "sold_kg": 0.0,
-            },
+                "received_kg": round(received_kg, 3),
+                "received_units": round(received_units, 3),
+                "shipped_on_kg": round(shipped_on_kg, 3),
+                "sold_units": sold_n,
+                "sold_kg": round(sold_kg, 3),
+                "role": role.get("role"),
+                "name": role.get("name"),
+                "unsold_units": round(held.get(party, (0.0, 0.0))[0], 3),
+                "unsold_kg": round(held.get(party, (0.0, 0.0))[1], 3),
+            }
         )
-
-    for r in shipped:
-        unit = _unit_kg(lots[r.lot_id])
-        units = r.kg / unit if unit else 0.0
-        e = entry(r.party)
-        e["received_kg"] += r.kg
-        e["received_units"] += units
-        stock[(r.party, r.lot_id)] = stock.get((r.party, r.lot_id), 0.0) + units
-        if r.from_party is not None:
-            entry(r.from_party)["shipped_on_kg"] += r.kg
-            sender = (r.from_party, r.lot_id)
-            stock[sender] = stock.get(sender, 0.0) - units
-    for r in sold:
-        unit = _unit_kg(lots[r.lot_id]) or 0.0
-        e = entry(r.party)
-        e["sold_units"] += int(r.units)
-        e["sold_kg"] += r.units * unit
-        stock[(r.party, r.lot_id)] = stock.get((r.party, r.lot_id), 0.0) - int(r.units)
-    with eng.connect() as conn:
-        roles = _roles(conn, sorted(per))
-    unsold = [
-        {
-            "party": party,
-            "lot": lot,
-            "gtin": lots[lot]["gtin"],
-            "units": round(units, 3),
-            "kg": round(units * (_unit_kg(lots[lot]) or 0.0), 3),
-        }
-        for (party, lot), units in sorted(stock.items())
-        if units > 1e-9 and roles.get(party, {}).get("role") != "processor"
-    ]
-    parties = []
-    for party, e in sorted(per.items()):
-        e.update(role=roles.get(party, {}).get("role"), name=roles.get(party, {}).get("name"))
-        e["unsold_units"] = round(sum(u["units"] for u in unsold if u["party"] == party), 3)
-        e["unsold_kg"] = round(sum(u["kg"] for u in unsold if u["party"] == party), 3)
-        for k in ("received_kg", "received_units", "shipped_on_kg", "sold_kg"):
-            e[k] = round(e[k], 3)
-        parties.append(e)
-    packed_units = sum(v["units"] or 0 for v in lots.values() if v["gtin"])
-    sold_units = sum(int(r.units) for r in sold)
+    packed = sorted(k for k, v in lots.items() if v[0])
+    packed_units = sum(lots[k][2] or 0 for k in packed)
     return {
         "query": {
             "kind": kind,
@@ -334,8 +372,8 @@ def recall(
             "to": date_to.isoformat() if date_to else None,
         },
         "lots": sorted(lots),
-        "packed_lots": sorted(k for k, v in lots.items() if v["gtin"]),
-        "retailers": sorted(p["party"] for p in parties if p["role"] == "retailer"),
+        "packed_lots": packed,
+        "retailers": [p["party"] for p in parties if p["role"] == "retailer"],
         "parties": parties,
         "unsold": unsold,
         "totals": {
@@ -343,7 +381,7 @@ def recall(
             "packed_units": packed_units,
             "sold_units": sold_units,
             "unsold_units": packed_units - sold_units,
-            "shipped_kg": round(sum(r.kg for r in shipped), 3),
+            "shipped_kg": round(shipped_kg, 3),
         },
     }
 

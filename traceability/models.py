@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -184,8 +185,10 @@ class Shipment(Base):
 
 class ShipmentLot(Base):
     __tablename__ = "shipment_lot"
+    # A lot's shipment lines straight from the index (recall walks thousands of lots).
+    __table_args__ = (Index("ix_shipment_lot_lot_cover", "lot_id", "shipment_id", "kg"),)
     shipment_id: Mapped[str] = mapped_column(ForeignKey("shipment.shipment_id"), primary_key=True)
-    lot_id: Mapped[str] = mapped_column(ID, primary_key=True, index=True)
+    lot_id: Mapped[str] = mapped_column(ID, primary_key=True)
     kg: Mapped[float] = mapped_column(Float)
 
 
@@ -215,6 +218,19 @@ class Sale(Base):
     quantity_units: Mapped[int] = mapped_column(Integer)
     channel: Mapped[str] = mapped_column(String(20))
     event_id: Mapped[str] = mapped_column(ForeignKey("event.event_id"))
+
+
+class LotSale(Base):
+    """Units sold per lot and retailer: ``sale`` summed, kept by database triggers
+    (migration 0002), so a recall reads one row per lot and retailer, not every till record.
+    Written by the triggers only."""
+
+    __tablename__ = "lot_sale"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy's own form
+    lot_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    retailer_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    units: Mapped[int] = mapped_column(BigInteger)
+    sales: Mapped[int] = mapped_column(Integer)
 
 
 class Code(Base):
