@@ -23,8 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,17 +48,6 @@ descendants(lot_id, depth) AS (
     CROSS JOIN LATERAL (SELECT child_lot FROM edge WHERE edge.parent_lot = d.lot_id) AS e
     WHERE d.depth < :max_depth
 ),"""
-# County seeds with the same fence as the shipped walk (a proposal for a
-# sql/recall_seeds_county.postgresql.sql): without statistics PostgreSQL otherwise scans all of
-# lot to find a county's harvests. A plot id listed in several versions gives its lots twice;
-# the walk's UNION drops the repeats.
-FENCED_COUNTY_SEEDS = """
-SELECT h.lot_id FROM plot AS p
-CROSS JOIN LATERAL (
-    SELECT lot_id FROM lot WHERE lot.plot_id = p.plot_id
-      AND lot.made_at >= :date_from AND lot.made_at < :date_to OFFSET 0
-) AS h
-WHERE p.county_code = :key"""
 
 
 # --- baselines: one SELECT per lot -----------------------------------------------------------
@@ -91,7 +78,8 @@ def per_hop_back(cur: Any, ph: str, lot: str) -> dict[str, float]:
 
 def per_hop_recall(cur: Any, ph: str, county: str) -> dict[str, Any]:
     """Everything made from a county's harvests: one SELECT for the seeds, then per lot one
-    SELECT for the lot and its children, one for its shipment lines, one for its sales."""
+    SELECT for the lot and its children, one for its shipment lines, one for its sales (from
+    lot_sale, as recall reads them)."""
     cur.execute(
         "SELECT lot_id FROM lot WHERE plot_id IN "
         f"(SELECT plot_id FROM plot WHERE county_code = {ph})",
@@ -117,10 +105,7 @@ def per_hop_recall(cur: Any, ph: str, county: str) -> dict[str, Any]:
         "SELECT s.to_party, s.from_party, sl.kg FROM shipment_lot AS sl "
         f"JOIN shipment AS s ON s.shipment_id = sl.shipment_id WHERE sl.lot_id = {ph}"
     )
-    sold = (
-        f"SELECT retailer_id, SUM(quantity_units) FROM sale WHERE lot_id = {ph} "
-        "GROUP BY retailer_id"
-    )
+    sold = f"SELECT retailer_id, units FROM lot_sale WHERE lot_id = {ph}"
     shipped_kg = 0.0
     sold_units = 0
     for x in lots:
@@ -188,40 +173,6 @@ def store_size_mb(eng: Engine, sqlite_path: Path) -> float:
 # --- measurements ----------------------------------------------------------------------------
 
 
-# The one-token fix proposed for sql/lot_events.sql: without ANALYZE statistics SQLite's planner
-# reads `ev.source = 'production'` through the unique index (source, record_id), i.e. every
-# production event of the store, instead of ix_event_plot_id; `|| ''` makes the term
-# unindexable on both databases and leaves the answer alone.
-LOT_EVENTS_OLD = "AND ev.source = 'production'"
-LOT_EVENTS_NEW = "AND ev.source || '' = 'production'"
-
-
-def fixed_lot_events_sql() -> str | None:
-    """sql/lot_events.sql with the proposed fix, or None when the file no longer has the term."""
-    sql = lineage._sql("lot_events", "default")
-    return sql.replace(LOT_EVENTS_OLD, LOT_EVENTS_NEW) if LOT_EVENTS_OLD in sql else None
-
-
-@contextmanager
-def proposed_lot_events() -> Iterator[bool]:
-    """trace_back with the proposed sql/lot_events.sql (yields False when there is none)."""
-    sql = fixed_lot_events_sql()
-    if sql is None:
-        yield False
-        return
-    stmt = text(sql)
-    original = lineage.query
-
-    def query(name: str, dialect: str = "default") -> Any:
-        return stmt if name == "lot_events" else original(name, dialect)
-
-    lineage.query = query
-    try:
-        yield True
-    finally:
-        lineage.query = original
-
-
 def _events_pass(eng: Engine, lots: list[str]) -> tuple[list[float], int]:
     times, n = [], 0
     for lot in lots:
@@ -265,10 +216,6 @@ def bench_trace(eng: Engine, sample: list[str], with_events: int) -> dict[str, A
     lots = sample[:with_events]
     _events_pass(eng, lots[:10])  # warm-up
     events, n_events = _events_pass(eng, lots)
-    fixed: list[float] = []
-    with proposed_lot_events() as available:
-        if available and lots:
-            fixed = _events_pass(eng, lots)[0]
     return {
         "n": len(sample),
         "p50": pct(ours, 50),
@@ -282,8 +229,6 @@ def bench_trace(eng: Engine, sample: list[str], with_events: int) -> dict[str, A
         "events_p50": pct(events, 50) if events else None,
         "events_p99": pct(events, 99) if events else None,
         "events_per_trace": n_events / max(1, len(events)),
-        "fixed_p50": pct(fixed, 50) if fixed else None,
-        "fixed_p99": pct(fixed, 99) if fixed else None,
     }
 
 
@@ -311,15 +256,37 @@ def _params(county: str) -> dict[str, Any]:
     }
 
 
+# The recall's last part as it was before lot_sale (migration 0002): every till record of every
+# lot summed per retailer at query time. Measured beside the shipped SQL.
+SOLD_FROM_SALE = {
+    "sqlite": """
+SELECT 'sold', sa.lot_id, sa.retailer_id, NULL, NULL, NULL, SUM(sa.quantity_units), NULL
+FROM sale AS sa
+WHERE sa.lot_id IN (SELECT lot_id FROM lots)
+GROUP BY sa.lot_id, sa.retailer_id""",
+    "postgresql": """
+SELECT 'sold', l.lot_id, sa.retailer_id, NULL, NULL, NULL, SUM(sa.quantity_units), NULL
+FROM lots AS l
+CROSS JOIN LATERAL (
+    SELECT retailer_id, quantity_units FROM sale WHERE sale.lot_id = l.lot_id OFFSET 0
+) AS sa
+GROUP BY l.lot_id, sa.retailer_id""",
+}
+
+
 def bench_recall(eng: Engine, county: str, runs: int) -> dict[str, Any]:
     doc_ms, doc, n = _timed(lambda: recall(eng, "county", county), runs)
-    stmt = lineage._recall_sql("county", eng.dialect.name)
+    dialect = eng.dialect.name
+    stmt = lineage._recall_sql("county", dialect)
+    shipped_sql = str(stmt)
+    from_sale = text(shipped_sql[: shipped_sql.rindex("SELECT 'sold'")] + SOLD_FROM_SALE[dialect])
 
-    def sql_only() -> int:
-        with eng.connect() as conn:
-            return len(conn.execute(stmt, _params(county)).all())
+    def sql_only(stmt: Any = stmt) -> int:
+        with lineage.reading(eng) as conn:
+            return len(lineage._tuples(conn, stmt, _params(county)))
 
     sql_ms, n_rows, _ = _timed(sql_only, runs)
+    sale_ms, sale_rows, _ = _timed(lambda: sql_only(from_sale), runs)
     recall_sql = lineage._sql("recall", eng.dialect.name)
     walk = text(
         recall_sql[: recall_sql.index("lots AS (")].replace(
@@ -348,6 +315,8 @@ def bench_recall(eng: Engine, county: str, runs: int) -> dict[str, Any]:
         "runs": n,
         "sql_ms": sql_ms,
         "rows": n_rows,
+        "sql_from_sale_ms": sale_ms,
+        "same_from_sale": sale_rows == n_rows,
         "walk_ms": walk_ms,
         "walk_lots": walk_lots,
         "base_ms": base_ms,
@@ -373,23 +342,24 @@ def pg_variants(eng: Engine, county: str, runs: int) -> list[dict[str, Any]]:
     and merge joins off, with the first LATERAL walk, as shipped (sql/recall.postgresql.sql),
     as shipped with JIT off, and with fenced seeds as well."""
     seeds = lineage._sql("recall_seeds_county", "postgresql")
+    plain_seeds = lineage._sql("recall_seeds_county", "default")
     plain = lineage._sql("recall", "default")
     shipped = lineage._sql("recall", "postgresql")
     no_jit = ["SET LOCAL jit = off"]
     variants = [
-        ("plain", "plain CTE (sql/recall.sql), default planner", plain, seeds, []),
+        ("plain", "plain CTE (sql/recall.sql), default planner", plain, plain_seeds, []),
         (
             "toggles",
             "plain CTE, SET LOCAL enable_hashjoin = off, enable_mergejoin = off",
             plain,
-            seeds,
+            plain_seeds,
             ["SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off"],
         ),
         (
             "lateral",
             "plain CTE with a LATERAL walk (the first recall.postgresql.sql)",
             _walk_variant(plain, LATERAL_WALK),
-            seeds,
+            plain_seeds,
             [],
         ),
         (
@@ -400,13 +370,6 @@ def pg_variants(eng: Engine, county: str, runs: int) -> list[dict[str, Any]]:
             [],
         ),
         ("shipped_nojit", "as shipped, SET LOCAL jit = off", shipped, seeds, no_jit),
-        (
-            "fenced_seeds",
-            "as shipped, jit off, county seeds fenced the same way (proposed)",
-            shipped,
-            FENCED_COUNTY_SEEDS,
-            no_jit,
-        ),
     ]
     PLANS.mkdir(parents=True, exist_ok=True)
     out = []
@@ -478,11 +441,6 @@ def server_default_engine(url: str) -> Engine:
     return create_engine(url)
 
 
-def autocommit_engine(url: str) -> Engine:
-    """The store's connection settings in autocommit: no BEGIN and ROLLBACK around a read."""
-    return create_engine(url, connect_args={"options": "-c jit=off"}, isolation_level="AUTOCOMMIT")
-
-
 def show_jit(eng: Engine) -> str:
     with eng.connect() as conn:
         return str(conn.execute(text("SHOW jit")).scalar())
@@ -543,24 +501,9 @@ def _run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float
     return wall, ru.ru_utime + ru.ru_stime, kb / 1024, out.decode(), p.returncode
 
 
-# `heitu trace back` with the proposed sql/lot_events.sql, for the command's row: the CLI's own
-# entry point, run after swapping the query in (what the file would do once changed).
-CLI_WITH_FIX = (
-    "import sys\n"
-    "from sqlalchemy import text\n"
-    "import traceability.lineage as L\n"
-    "q, sql = L.query, L._sql('lot_events', 'default')\n"
-    f"t = text(sql.replace({LOT_EVENTS_OLD!r}, {LOT_EVENTS_NEW!r}))\n"
-    "L.query = lambda n, d='default': t if n == 'lot_events' else q(n, d)\n"
-    "from traceability.cli import main\n"
-    "sys.exit(main(sys.argv[1:]))\n"
-)
-
-
-def bench_cli(url: str, lot: str, runs: int, *, fixed: bool = False) -> dict[str, Any]:
+def bench_cli(url: str, lot: str, runs: int) -> dict[str, Any]:
     env = {**os.environ, "HEITU_DB_URL": url}
-    args = ["trace", "back", lot, "--json"]
-    cmd = [sys.executable, "-c", CLI_WITH_FIX, *args] if fixed else [*_heitu_cmd(), *args]
+    cmd = [*_heitu_cmd(), "trace", "back", lot, "--json"]
     _run_child(cmd, env)  # warm-up: page cache, .pyc
     walls, cpus, rss = [], [], []
     for _ in range(runs):
@@ -686,13 +629,8 @@ def run(
             r["trace_server"] = trace_only(plain, sample)
             r["recall_server"] = recall_only(plain, county.code, recall_runs)
             plain.dispose()
-            quick = autocommit_engine(url)
-            r["trace_autocommit"] = trace_only(quick, sample)
-            quick.dispose()
         log(f"{db}: heitu trace back as a command x{cli_runs}")
         r["cli"] = bench_cli(url, sample[0], cli_runs)
-        if fixed_lot_events_sql() is not None:
-            r["cli_fixed"] = bench_cli(url, sample[0], cli_runs, fixed=True)
         r["imports"] = import_profile(url, sample[0])[:6]
         result["dbs"][db] = r
         eng.dispose()
@@ -753,12 +691,6 @@ def _rows(res: dict[str, Any]) -> list[tuple[str, ...]]:
             )
         )
         if t["events_p50"] is not None:
-            fix = (
-                f"; with the proposed sql/lot_events.sql fix "
-                f"{_pair(t['fixed_p50'], t['fixed_p99'], f2)}"
-                if t["fixed_p50"] is not None
-                else ""
-            )
             rows.append(
                 (
                     f"{name}: trace back with events, p50 / p99 ms",
@@ -766,8 +698,7 @@ def _rows(res: dict[str, Any]) -> list[tuple[str, ...]]:
                     "-",
                     "-",
                     "-",
-                    f"first {t['events_n']} of those lots, {t['events_per_trace']:.0f} events "
-                    f"each{fix}",
+                    f"first {t['events_n']} of those lots, {t['events_per_trace']:.0f} events each",
                 )
             )
         rows.append(
@@ -780,12 +711,12 @@ def _rows(res: dict[str, Any]) -> list[tuple[str, ...]]:
                 f"{county['plots']:,} plots -> {rc['lots']:,} lots ({rc['packed']:,} packed), "
                 f"{rc['retailers']} retailers; of this the recursive walk alone "
                 f"{rc['walk_ms']:,.0f} ms, the whole SQL {rc['sql_ms']:,.0f} ms "
-                f"({rc['rows']:,} rows), the rest is recall()'s Python; "
+                f"({rc['rows']:,} rows; {rc['sql_from_sale_ms']:,.0f} ms summing the till "
+                "records instead of reading lot_sale), the rest is recall()'s Python; "
                 f"loop: {rc['queries']:,} SELECTs; "
                 f"{'same answer' if rc['same'] else 'ANSWERS DIFFER'}",
             )
         )
-        fixed = r.get("cli_fixed")
         rows.append(
             (
                 f"{name}: `heitu trace back LOT --json`, whole command, median s",
@@ -795,18 +726,12 @@ def _rows(res: dict[str, Any]) -> list[tuple[str, ...]]:
                 "<= 0.3",
                 f"fastest {cli['wall_min']:.3f} s of {cli['runs']}; CPU {cli['cpu']:.3f} s; peak "
                 f"RSS {cli['rss']:.0f} MB; baseline `python -c pass`; "
-                f"`python -c 'import sqlalchemy'` alone {floor['sqlalchemy']['wall']:.3f} s"
-                + (
-                    f"; with the proposed sql/lot_events.sql fix {fixed['wall']:.3f} s "
-                    f"(fastest {fixed['wall_min']:.3f}, CPU {fixed['cpu']:.3f} s)"
-                    if fixed
-                    else ""
-                ),
+                f"`python -c 'import sqlalchemy'` alone {floor['sqlalchemy']['wall']:.3f} s",
             )
         )
         if db != "postgresql":
             continue
-        ns, ts, ta = r["nostats"], r["trace_server"], r["trace_autocommit"]
+        ns, ts = r["nostats"], r["trace_server"]
         jits = (
             f"store's connections (jit = {r['jit_store']}) against the server's "
             f"(jit = {r['jit_server']})"
@@ -818,8 +743,7 @@ def _rows(res: dict[str, Any]) -> list[tuple[str, ...]]:
                 f"{_pair(ts['p50'], ts['p99'], f2)}; {r['recall_server']:,.0f}",
                 f"{_r(t['p50'], ts['p50'])}; {_r(rc['ms'], r['recall_server'])}",
                 "-",
-                "heitu = the rows above; with autocommit as well (no BEGIN/ROLLBACK round "
-                f"trips) trace back takes {_pair(ta['p50'], ta['p99'], f2)}",
+                "heitu = the rows above",
             )
         )
         rows.append(
@@ -933,29 +857,29 @@ def findings(res: dict[str, Any]) -> list[str]:
             f"walks the plain recursive CTE through the indexes ({both('plain')}); the hash "
             "joins over full scans come when the tables have no statistics, as right after a "
             "bulk load: a scan of edge hash-joined at every step of the walk, and full scans "
-            "of shipment_lot, shipment and sale for the final joins"
+            "of shipment_lot, shipment and lot_sale for the final joins"
         )
     lateral = (
         "A bare LATERAL join is no fix: PostgreSQL flattens it into the same plain join "
         if ns["lateral"]["ms"] > 0.7 * ns["plain"]["ms"]
         else "The bare LATERAL join helps here "
     ) + f"({both('lateral')})."
-    shipped = "no" if not (bad(ns["shipped"]) or bad(an["shipped"])) else "only the seeds'"
+    shipped = "no" if not (bad(ns["shipped"]) or bad(an["shipped"])) else "some"
     out += [
         "",
         f"PostgreSQL planner, county recall: {analyzed}. Switching hash and merge joins off "
         f"mends the walk ({both('toggles')}), but for the whole transaction and not the "
         f"seeds. {lateral} What holds whatever the statistics is a LATERAL subquery with "
         "OFFSET 0, which the planner may not flatten, so it runs as one index lookup per lot: "
-        "sql/recall.postgresql.sql now does that for the walk and for each lookup of lot, "
-        f"shipment_lot, shipment and sale ({both('shipped')}; {shipped} full scans left). Two "
-        "costs lie outside that file: JIT compilation, which PostgreSQL starts because the "
-        "estimates of a recursive query are huge (as shipped with `SET LOCAL jit = off`: "
-        f"{both('shipped_nojit')}; traceability/store.py now opens its connections with "
-        "jit off, see the JIT rows for trace back), and the county seeds "
-        "(sql/recall_seeds_county.sql), which without statistics hash-join a scan of all of "
-        f"lot (fenced the same way, with jit off: {both('fenced_seeds')}). The planner "
-        "variants run on plain connections, with the server's settings.",
+        "sql/recall.postgresql.sql does that for the walk and for each lookup of lot, "
+        "shipment_lot, shipment and lot_sale, and sql/recall_seeds_county.postgresql.sql "
+        "for the county's harvest lots, which without statistics otherwise hash-join a scan "
+        f"of all of lot ({both('shipped')}; {shipped} full scans left). JIT compilation, "
+        "which PostgreSQL starts because the estimates of a recursive query are huge, costs "
+        f"the rest on the server's settings (as shipped with `SET LOCAL jit = off`: "
+        f"{both('shipped_nojit')}); traceability/store.py opens its connections with jit "
+        "off, see the JIT rows. The planner variants run on plain connections, with the "
+        "server's settings; the plain ones with the plain seeds (sql/recall_seeds_county.sql).",
     ]
     return out
 

@@ -74,6 +74,13 @@ def test_store_is_shaped_like_ingest(store) -> None:  # type: ignore[no-untyped-
         "SELECT COUNT(*) FROM sale JOIN lot USING (lot_id) "
         "WHERE lot.gtin IS NULL OR lot.gtin <> sale.gtin OR sale.time < lot.made_at"
     ).fetchone() == (0,)
+    # lot_sale filled in one pass at the end, as the triggers would have kept it, and the
+    # triggers are back for whatever writes to the store later
+    sums = "SELECT lot_id, retailer_id, SUM(quantity_units), COUNT(*) FROM sale GROUP BY 1, 2"
+    kept = "SELECT lot_id, retailer_id, units, sales FROM lot_sale"
+    assert sorted(raw.execute(kept)) == sorted(raw.execute(sums)) and counts["lot_sale"] > 0
+    triggers = raw.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'")
+    assert triggers.fetchone() == (3,)
 
 
 def test_trace_back_equals_the_per_hop_loop(store) -> None:  # type: ignore[no-untyped-def]

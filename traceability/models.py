@@ -120,7 +120,7 @@ class Plot(Base):
     plot_id: Mapped[str] = mapped_column(ID, index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     valid_from: Mapped[datetime]
-    farm_id: Mapped[str] = mapped_column(ID)
+    farm_id: Mapped[str] = mapped_column(ID, index=True)
     county_code: Mapped[str] = mapped_column(String(6), index=True)
     township: Mapped[str | None] = mapped_column(Text)
     village: Mapped[str | None] = mapped_column(Text)

@@ -1,12 +1,13 @@
-"""recall at scale: lot_sale (units sold per lot and retailer, kept by triggers) and a
-covering index for a lot's shipment lines
+"""recall at scale: lot_sale (units sold per lot and retailer, kept by triggers), a
+covering index for a lot's shipment lines, an index on plot.farm_id
 
 A county recall reaches about 11,000 lots and 66,000 till records at 200,000 plots; summing
 the till records per lot and retailer was a third of the recall's time. ``lot_sale`` holds
 those sums, kept by triggers on ``sale`` so that every writer (ingest, EPCIS import, a
 hand-run SQL fix, the bench generator) keeps them true without knowing about them.
 ``ix_shipment_lot_lot_cover`` answers "which shipments carried this lot, how many kg" from
-the index alone.
+the index alone. ``ix_plot_farm_id``: a recall by farm found the farm's plots by scanning
+every plot.
 
 Revision ID: 0002
 Revises: 0001
@@ -111,9 +112,13 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_shipment_lot_lot_cover", ["lot_id", "shipment_id", "kg"], unique=False
         )
+    with op.batch_alter_table("plot", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_plot_farm_id"), ["farm_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("plot", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_plot_farm_id"))
     with op.batch_alter_table("shipment_lot", schema=None) as batch_op:
         batch_op.drop_index("ix_shipment_lot_lot_cover")
         batch_op.create_index(batch_op.f("ix_shipment_lot_lot_id"), ["lot_id"], unique=False)
