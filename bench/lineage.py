@@ -7,7 +7,8 @@ driver (sqlite3 / psycopg, on a raw connection of the same engine):
   multiplied along each path in Python; the answers (plots and shares) must be equal;
 - county recall: a per-hop loop, one SELECT per lot for the lot and its children, then one for
   its shipment lines and one for its sales; lots, shipped kg and sold units must be equal;
-- the command: a bare ``python -c pass`` (process start) and ``python -c "import sqlalchemy"``.
+- the command: a bare ``python -c pass`` (process start); ``import sqlalchemy`` and ``import
+  psycopg`` alone are reported beside it.
 On PostgreSQL the county recall is also run as the plain recursive CTE (sql/recall.sql) with the
 default planner and with hash and merge joins switched off, against the shipped
 sql/recall.postgresql.sql; their plans go to bench/out/plans/.
@@ -277,13 +278,12 @@ GROUP BY l.lot_id, sa.retailer_id""",
 def bench_recall(eng: Engine, county: str, runs: int) -> dict[str, Any]:
     doc_ms, doc, n = _timed(lambda: recall(eng, "county", county), runs)
     dialect = eng.dialect.name
-    stmt = lineage._recall_sql("county", dialect)
-    shipped_sql = str(stmt)
-    from_sale = text(shipped_sql[: shipped_sql.rindex("SELECT 'sold'")] + SOLD_FROM_SALE[dialect])
+    shipped_sql = lineage.recall_sql("county", dialect)
+    from_sale = shipped_sql[: shipped_sql.rindex("SELECT 'sold'")] + SOLD_FROM_SALE[dialect]
 
-    def sql_only(stmt: Any = stmt) -> int:
-        with lineage.reading(eng) as conn:
-            return len(lineage._tuples(conn, stmt, _params(county)))
+    def sql_only(sql: str = shipped_sql) -> int:
+        with lineage.reading(eng) as reader:
+            return len(reader.tuples(sql, _params(county)))
 
     sql_ms, n_rows, _ = _timed(sql_only, runs)
     sale_ms, sale_rows, _ = _timed(lambda: sql_only(from_sale), runs)
@@ -523,9 +523,15 @@ def bench_cli(url: str, lot: str, runs: int) -> dict[str, Any]:
 
 
 def bench_floor(runs: int) -> dict[str, Any]:
-    """Process start alone, and with SQLAlchemy imported: what the command cannot go below."""
+    """Process start alone, and with SQLAlchemy or psycopg imported: what the command cost
+    before it read the store through the bare driver, and what it cannot go below on
+    PostgreSQL."""
     out = {}
-    for key, code in (("python", "pass"), ("sqlalchemy", "import sqlalchemy")):
+    for key, code in (
+        ("python", "pass"),
+        ("sqlalchemy", "import sqlalchemy"),
+        ("psycopg", "import psycopg"),
+    ):
         cmd = [sys.executable, "-c", code]
         _run_child(cmd, dict(os.environ))
         res = [_run_child(cmd, dict(os.environ)) for _ in range(runs)]
@@ -725,8 +731,10 @@ def _rows(res: dict[str, Any]) -> list[tuple[str, ...]]:
                 _r(cli["wall"], floor["python"]["wall"]),
                 "<= 0.3",
                 f"fastest {cli['wall_min']:.3f} s of {cli['runs']}; CPU {cli['cpu']:.3f} s; peak "
-                f"RSS {cli['rss']:.0f} MB; baseline `python -c pass`; "
-                f"`python -c 'import sqlalchemy'` alone {floor['sqlalchemy']['wall']:.3f} s",
+                f"RSS {cli['rss']:.0f} MB; baseline `python -c pass`; the command reads a "
+                "store at the newest schema through the bare driver, without SQLAlchemy "
+                f"(`python -c 'import sqlalchemy'` alone {floor['sqlalchemy']['wall']:.3f} s; "
+                f"`import psycopg` alone {floor['psycopg']['wall']:.3f} s)",
             )
         )
         if db != "postgresql":

@@ -76,10 +76,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if result["unreadable"] else 0
 
 
+def _reading_store() -> Any:
+    """The store for a command that only reads lineage: its URL when the bare driver can read
+    it as it is (traceability.sqlrun; no SQLAlchemy import, the larger part of the command's
+    time), else an engine from open_store() (which migrates, or says why it can't connect)."""
+    from traceability import config, sqlrun
+
+    return sqlrun.ready_url(config.db_url()) or _engine()
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
     from traceability.lineage import trace_back, trace_forward
 
-    eng = _engine()
+    eng = _reading_store()
     if args.direction == "back":
         doc = trace_back(eng, args.target)
         human = [f"lot {doc['lot']} comes from {len(doc['plots'])} plot(s):"]

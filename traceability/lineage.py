@@ -1,22 +1,27 @@
 """Plot-to-shelf lineage: trace a bag back to its plots, a plot or lot forward to the shelves.
 
-The walks are recursive SQL in ``sql/`` (the same text on SQLite and PostgreSQL). This module
-stays light (no pandas, no geopandas) so ``heitu trace`` starts fast.
+The walks are recursive SQL in ``sql/`` (a file per query, with a dialect's own copy where
+PostgreSQL needs one). Every function takes the store as a SQLAlchemy engine or as a database
+URL: with a URL the reads go through the bare driver (traceability.sqlrun) and SQLAlchemy is
+never imported, which is what keeps ``heitu trace back`` a fast command. Either way the same
+SQL runs the same way, on the driver's cursor, in autocommit.
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, bindparam, text
-
-from traceability.config import SQL_DIR
+from traceability import sqlrun
 from traceability.errors import HeituError, NotFound
 from traceability.readers import restore_time
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
 
 #: Longest chain of transformations followed. Real chains are short (harvest -> drying ->
 #: milling -> blending -> packing -> splitting is 5 hops); reaching this means a cycle.
@@ -27,19 +32,15 @@ class LineageCycle(HeituError):
     pass
 
 
-@cache
-def _sql(name: str, dialect: str) -> str:
-    """Text of sql/<name>.<dialect>.sql when a dialect needs its own, else sql/<name>.sql.
-    Comments are dropped: ``:name`` in a comment would count as a bind parameter."""
-    path = SQL_DIR / f"{name}.{dialect}.sql"
-    if not path.exists():
-        path = SQL_DIR / f"{name}.sql"
-    return re.sub(r"--[^\n]*", "", path.read_text(encoding="utf-8"))
+_sql = sqlrun.sql_text
 
 
 @cache
 def query(name: str, dialect: str = "default") -> Any:
-    """A query from sql/ by file name (and dialect), parsed once."""
+    """A query from sql/ as a SQLAlchemy ``text()`` (for callers that hold a SQLAlchemy
+    connection, such as the EPCIS export), parsed once."""
+    from sqlalchemy import text
+
     return text(_sql(name, dialect))
 
 
@@ -65,19 +66,50 @@ def _check_lot(lot: str, gtin: str | None, row: Any) -> None:
 
 
 def resolve_lot(conn: Connection, lot_or_code: str) -> str:
-    """A lot id, or a traceability code (GS1 Digital Link URI) naming one; NotFound otherwise."""
+    """A lot id, or a traceability code (GS1 Digital Link URI) naming one; NotFound otherwise.
+    ``conn`` is a SQLAlchemy connection."""
+    from sqlalchemy import text
+
     lot, gtin = _parse_lot_or_code(lot_or_code)
     row = conn.execute(text("SELECT gtin FROM lot WHERE lot_id = :l"), {"l": lot}).first()
     _check_lot(lot, gtin, row)
     return lot
 
 
-def reading(eng: Engine) -> Connection:
+class Reader:
+    """A DB-API connection and its dialect: what the lineage queries run on."""
+
+    def __init__(self, dbapi: Any, dialect: str) -> None:
+        self.dbapi = dbapi
+        self.dialect = dialect
+
+    def rows(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        """Rows as named tuples."""
+        return sqlrun.rows(self.dbapi, self.dialect, sql, params)
+
+    def tuples(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Rows as the driver's plain tuples (large results)."""
+        return sqlrun.tuples(self.dbapi, self.dialect, sql, params)
+
+    def query(self, name: str, params: dict[str, Any]) -> list[Any]:
+        """Rows of sql/<name>.sql (or this dialect's copy) as named tuples."""
+        return self.rows(_sql(name, self.dialect), params)
+
+
+@contextmanager
+def reading(store: Engine | str) -> Iterator[Reader]:
     """A connection for lineage reads, in autocommit: a one-statement trace costs one round
     trip instead of three (BEGIN, query, ROLLBACK). Reads see what they would have seen in a
     transaction anyway: PostgreSQL's default READ COMMITTED takes a snapshot per statement,
-    and SQLite's driver opens no transaction for a SELECT."""
-    return eng.connect().execution_options(isolation_level="AUTOCOMMIT")
+    and SQLite's driver opens no transaction for a SELECT. ``store`` is an engine (its own
+    DB-API connection is used) or a URL (the bare driver: no SQLAlchemy import at all)."""
+    if isinstance(store, str):
+        with sqlrun.connect(store) as dbapi:
+            yield Reader(dbapi, sqlrun.driver_of(store) or "")
+        return
+    with store.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield Reader(conn.connection.driver_connection, store.dialect.name)
 
 
 def _event(r: Any) -> dict[str, Any]:
@@ -147,20 +179,20 @@ def _shares_and_paths(
 
 
 def _soil(
-    conn: Connection, shares: dict[str, float], versions: dict[str, int]
+    reader: Reader, shares: dict[str, float], versions: dict[str, int]
 ) -> dict[str, Any] | None:
     """Black-soil attributes of a lot: each plot's (at the version valid at harvest) weighted
     by its share of the lot's kg. Plots without a figure leave it out of that average, and
     ``*_coverage`` says which share of the kg the average speaks for."""
     if not shares:
         return None
-    stmt = text(
+    sql = (
         "SELECT plot_id, version, soil_organic_matter_pct, black_soil_depth_cm, practices "
         "FROM plot WHERE plot_id IN :plots"
-    ).bindparams(bindparam("plots", expanding=True))
+    )
     rows = [
         r
-        for r in conn.execute(stmt, {"plots": sorted(shares)})
+        for r in reader.rows(sql, {"plots": sorted(shares)})
         if r.version == versions.get(r.plot_id)
     ]
     out: dict[str, Any] = {}
@@ -179,12 +211,14 @@ def _soil(
     return out
 
 
-def trace_back(eng: Engine, lot_or_code: str, *, with_events: bool = True) -> dict[str, Any]:
+def trace_back(
+    store: Engine | str, lot_or_code: str, *, with_events: bool = True
+) -> dict[str, Any]:
     """Every ancestor lot of a lot (or code), its plots, each plot's share of the lot's kg
     and the path (lot -> ... -> harvest lot) that brought each plot its largest part."""
     lot, gtin = _parse_lot_or_code(lot_or_code)
-    with reading(eng) as conn:
-        rows = conn.execute(query("trace_back"), {"lot": lot, "max_depth": MAX_DEPTH}).all()
+    with reading(store) as reader:
+        rows = reader.query("trace_back", {"lot": lot, "max_depth": MAX_DEPTH})
         _check_lot(lot, gtin, next((r for r in rows if r.lot_id == lot), None))
         if any(r.depth >= MAX_DEPTH for r in rows):
             raise LineageCycle(f"lineage of {lot} is deeper than {MAX_DEPTH} steps or cyclic")
@@ -196,12 +230,9 @@ def trace_back(eng: Engine, lot_or_code: str, *, with_events: bool = True) -> di
         events: list[dict[str, Any]] = []
         soil: dict[str, Any] | None = None
         if with_events:
-            soil = _soil(conn, shares, versions)
-            stmt = query("lot_events").bindparams(
-                bindparam("lots", expanding=True), bindparam("plots", expanding=True)
-            )
+            soil = _soil(reader, shares, versions)
             params = {"lots": [lot, *lots], "plots": plots or [""]}
-            events = [_event(r) for r in conn.execute(stmt, params)]
+            events = [_event(r) for r in reader.query("lot_events", params)]
     return {
         "lot": lot,
         "plots": plots,
@@ -229,13 +260,14 @@ def _naive_utc(value: datetime | None, default: datetime) -> datetime:
 
 
 @cache
-def _recall_sql(kind: str, dialect: str) -> Any:
+def recall_sql(kind: str, dialect: str) -> str:
+    """sql/recall.sql (or the dialect's copy) with the seed query of ``kind`` in it."""
     seeds = _sql(f"recall_seeds_{kind}", dialect)
-    return text(_sql("recall", dialect).replace("/*SEEDS*/", seeds))
+    return _sql("recall", dialect).replace("/*SEEDS*/", seeds)
 
 
 def recall(
-    eng: Engine,
+    store: Engine | str,
     kind: str,
     key: str,
     date_from: datetime | None = None,
@@ -254,31 +286,13 @@ def recall(
         "date_to": _naive_utc(date_to, _LATEST),
         "max_depth": MAX_DEPTH,
     }
-    with reading(eng) as conn:
-        rows = _tuples(conn, _recall_sql(kind, eng.dialect.name), params)
-        return _recall_doc(conn, kind, key, date_from, date_to, rows)
-
-
-def _tuples(conn: Connection, stmt: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """The rows of a large result as the driver's plain tuples. A county recall is some 25,000
-    rows, and building and unpacking SQLAlchemy Row objects for them took longer than the
-    Python that uses them (bench/lineage.py). The statement is compiled by SQLAlchemy for
-    the connection's dialect, so its binds are the dialect's own; params must need no type
-    processing (strings, numbers, naive UTC datetimes)."""
-    compiled = stmt.compile(dialect=conn.dialect)
-    args: Any = compiled.construct_params(params)
-    if compiled.positional:
-        args = [args[name] for name in compiled.positiontup]
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        cursor.execute(str(compiled), args)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
+    with reading(store) as reader:
+        rows = reader.tuples(recall_sql(kind, reader.dialect), params)
+        return _recall_doc(reader, kind, key, date_from, date_to, rows)
 
 
 def _recall_doc(
-    conn: Connection,
+    reader: Reader,
     kind: str,
     key: str,
     date_from: datetime | None,
@@ -326,7 +340,7 @@ def _recall_doc(
             e[3] += n
             e[4] += n * (unit or 0.0)
             stock[party][lot_id] -= n
-    roles = _roles(conn, sorted(per))
+    roles = _roles(reader, sorted(per))
     unsold = []
     held: dict[str, tuple[float, float]] = {}
     for party in sorted(stock):
@@ -386,32 +400,30 @@ def _recall_doc(
     }
 
 
-def _roles(conn: Connection, parties: list[str]) -> dict[str, dict[str, Any]]:
+def _roles(reader: Reader, parties: list[str]) -> dict[str, dict[str, Any]]:
     if not parties:
         return {}
-    stmt = text("SELECT party_id, role, name FROM party WHERE party_id IN :ids").bindparams(
-        bindparam("ids", expanding=True)
-    )
+    sql = "SELECT party_id, role, name FROM party WHERE party_id IN :ids"
     return {
-        r.party_id: {"role": r.role, "name": r.name} for r in conn.execute(stmt, {"ids": parties})
+        r.party_id: {"role": r.role, "name": r.name} for r in reader.rows(sql, {"ids": parties})
     }
 
 
-def trace_forward(eng: Engine, plot_or_lot: str) -> dict[str, Any]:
+def trace_forward(store: Engine | str, plot_or_lot: str) -> dict[str, Any]:
     """Every lot made from a plot or lot (harvest lots included) and the retailers that
     received or sold any of it: a recall without a window, in the CLI's short form."""
-    with eng.connect() as conn:
-        is_plot = conn.execute(
-            text("SELECT 1 FROM plot WHERE plot_id = :p"), {"p": plot_or_lot}
-        ).first()
-        if is_plot:
+    with reading(store) as reader:
+        if reader.rows("SELECT 1 AS found FROM plot WHERE plot_id = :p", {"p": plot_or_lot}):
             kind, key = "plot", plot_or_lot
         else:
+            key, gtin = _parse_lot_or_code(plot_or_lot)
+            found = reader.rows("SELECT gtin FROM lot WHERE lot_id = :l", {"l": key})
             try:
-                kind, key = "lot", resolve_lot(conn, plot_or_lot)
+                _check_lot(key, gtin, found[0] if found else None)
             except NotFound:
                 raise NotFound(f"no plot or lot {plot_or_lot!r} in the store") from None
-    result = recall(eng, kind, key)
+            kind = "lot"
+    result = recall(store, kind, key)
     return {
         "from": plot_or_lot,
         "kind": kind,

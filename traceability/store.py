@@ -6,7 +6,6 @@ newest Alembic revision; a current store costs one tiny query, so short commands
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +14,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from traceability import config
 from traceability.errors import StoreUnreachable
+from traceability.sqlrun import MIGRATIONS
+from traceability.sqlrun import head_revision as _head_revision
 
-MIGRATIONS = Path(__file__).parent / "migrations"
 _engines: dict[str, Engine] = {}
-
-
-def _head_revision() -> str:
-    """Newest revision id, read from the files so that alembic stays off the fast path."""
-    revs: set[str] = set()
-    downs: set[str] = set()
-    for f in (MIGRATIONS / "versions").glob("*.py"):
-        src = f.read_text()
-        if m := re.search(r'^revision\s*[:=].*?"(\w+)"', src, re.M):
-            revs.add(m.group(1))
-        if m := re.search(r'^down_revision\s*[:=].*?"(\w+)"', src, re.M):
-            downs.add(m.group(1))
-    heads = revs - downs
-    if len(heads) != 1:
-        raise RuntimeError(f"expected one migration head, found {sorted(heads)}")
-    return heads.pop()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -1,0 +1,176 @@
+"""Running the queries of ``sql/`` on a bare DB-API connection (sqlite3 or psycopg).
+
+The lineage reads (trace back, trace forward, recall) go through here rather than through
+SQLAlchemy, for two reasons the lineage benchmark measured (docs/benchmarks.md):
+
+- ``heitu trace back`` is a command a bureau runs per bag: importing SQLAlchemy alone takes
+  longer than the whole trace, so the command opens the store with the driver itself
+  (``connect``) when the store is already at the newest schema;
+- a county recall returns some 25,000 rows, and SQLAlchemy's Row objects cost more than the
+  Python that reads them; the driver's tuples do not.
+
+A caller holding a SQLAlchemy engine passes the engine's own DB-API connection (``reading``
+in traceability.lineage), so both paths run the same SQL the same way. The files keep the
+``:name`` parameters SQLAlchemy uses; ``prepare`` turns them into the driver's style, and a
+list or tuple value after ``IN`` into one parameter per item.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import namedtuple
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from traceability.config import SQL_DIR
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+_PARAM = re.compile(r"(?<![:\w]):(\w+)")  # :name, not a PostgreSQL ::cast
+_IN_LIST = re.compile(r"\bIN\s+:(\w+)", re.IGNORECASE)
+
+
+@cache
+def sql_text(name: str, dialect: str) -> str:
+    """Text of sql/<name>.<dialect>.sql when a dialect needs its own, else sql/<name>.sql.
+    Comments are dropped: ``:name`` in a comment would count as a parameter."""
+    path = SQL_DIR / f"{name}.{dialect}.sql"
+    if not path.exists():
+        path = SQL_DIR / f"{name}.sql"
+    return re.sub(r"--[^\n]*", "", path.read_text(encoding="utf-8"))
+
+
+def _bind(value: Any, dialect: str) -> Any:
+    # SQLite stores datetimes as text in SQLAlchemy's layout (models.UTCDateTime); bind them in
+    # the same layout so that comparisons are text comparisons of like with like.
+    if dialect == "sqlite" and isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+def prepare(sql: str, params: dict[str, Any], dialect: str) -> tuple[str, dict[str, Any]]:
+    """(statement, parameters) for the driver: ``IN :xs`` with a list becomes
+    ``IN (:xs_0, :xs_1, ...)`` (an empty list matches nothing), then ``:name`` becomes
+    ``%(name)s`` on PostgreSQL (sqlite3 takes ``:name`` as it is)."""
+    args: dict[str, Any] = {}
+
+    def expand(m: re.Match[str]) -> str:
+        name = m.group(1)
+        items = params[name]
+        if not isinstance(items, (list, tuple)):
+            return m.group(0)
+        if not items:
+            return "IN (NULL)"
+        for i, item in enumerate(items):
+            args[f"{name}__{i}"] = _bind(item, dialect)
+        return "IN (" + ", ".join(f":{name}__{i}" for i in range(len(items))) + ")"
+
+    sql = _IN_LIST.sub(expand, sql)
+    for name in set(_PARAM.findall(sql)) - args.keys():
+        args[name] = _bind(params[name], dialect)
+    if dialect == "postgresql":
+        sql = _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+    return sql, args
+
+
+@cache
+def _row_type(columns: tuple[str, ...]) -> Any:
+    return namedtuple("Row", columns)
+
+
+def rows(dbapi: Any, dialect: str, sql: str, params: dict[str, Any]) -> list[Any]:
+    """Rows of ``sql`` as named tuples (``r.lot_id``; they unpack like tuples)."""
+    statement, args = prepare(sql, params, dialect)
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(statement, args)
+        data = cursor.fetchall()
+        row = _row_type(tuple(d[0] for d in cursor.description))
+    finally:
+        cursor.close()
+    return [row._make(r) for r in data]
+
+
+def tuples(dbapi: Any, dialect: str, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` as the driver's plain tuples: the cheapest form for a large result."""
+    statement, args = prepare(sql, params, dialect)
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(statement, args)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def driver_of(url: str) -> str | None:
+    """The dialect ``connect`` can open for a SQLAlchemy URL ("sqlite", "postgresql"), or None
+    for any other kind of URL (the caller then goes through SQLAlchemy)."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        return "sqlite"
+    if url.startswith(("postgresql://", "postgresql+psycopg://")):
+        return "postgresql"
+    return None
+
+
+@contextmanager
+def connect(url: str) -> Iterator[Any]:
+    """A DB-API connection to the store at ``url`` for reading, set as traceability.store sets
+    SQLAlchemy's: SQLite waits out a writer's lock (30 s), PostgreSQL runs with JIT off (see
+    store.engine_for); both in autocommit, so a read is one round trip."""
+    dialect = driver_of(url)
+    if dialect == "sqlite":
+        import sqlite3
+
+        path = Path(url.removeprefix("sqlite:///").split("?", 1)[0]).resolve()
+        # mode=ro: reading must not create an empty file where a store was expected
+        conn: Any = sqlite3.connect(
+            f"{path.as_uri()}?mode=ro", uri=True, timeout=30, isolation_level=None
+        )
+    elif dialect == "postgresql":
+        import psycopg
+
+        dsn = "postgresql://" + url.split("://", 1)[1]
+        conn = psycopg.connect(dsn, autocommit=True, options="-c jit=off")
+    else:
+        raise ValueError(f"no bare driver for {url!r}")
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@cache
+def head_revision() -> str:
+    """Newest migration id, read from the files so that Alembic stays off the fast path."""
+    revs: set[str] = set()
+    downs: set[str] = set()
+    for f in (MIGRATIONS / "versions").glob("*.py"):
+        src = f.read_text(encoding="utf-8")
+        if m := re.search(r'^revision\s*[:=].*?"(\w+)"', src, re.M):
+            revs.add(m.group(1))
+        if m := re.search(r'^down_revision\s*[:=].*?"(\w+)"', src, re.M):
+            downs.add(m.group(1))
+    heads = revs - downs
+    if len(heads) != 1:
+        raise RuntimeError(f"expected one migration head, found {sorted(heads)}")
+    return heads.pop()
+
+
+def ready_url(url: str) -> str | None:
+    """``url`` when the bare driver can read the store there and it is at the newest schema,
+    else None: then the caller opens it through traceability.store, which migrates an old or
+    empty store and names the cause when it cannot be reached."""
+    if driver_of(url) is None:
+        return None
+    try:
+        with connect(url) as conn:
+            cursor = conn.cursor()
+            cursor.execute("SELECT version_num FROM alembic_version")
+            row = cursor.fetchone()
+    except Exception:  # missing file, no schema yet, server down: the full path decides
+        return None
+    return url if row is not None and row[0] == head_revision() else None
