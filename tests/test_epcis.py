@@ -303,6 +303,33 @@ def test_round_trip_of_the_tiny_season(store_url: str, home: Path, inbox: Path) 
     assert by_id(json.loads(out.read_text(encoding="utf-8"))) == by_id(json.loads(k1.read_text()))
 
 
+def test_a_whole_store_export_is_the_same_whatever_its_chunks(
+    store_url: str, home: Path, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole-store export maps EXPORT_CHUNK store events at a time: an event must name
+    things the same way whichever chunk holds the rows it names (a shipment and the packing of
+    the lot it carries, a sale and its lot)."""
+    from traceability import epcis
+
+    pipeline.ingest_dir(write_season(inbox), store_url)
+    eng = open_store(store_url)
+    whole = home / "whole.jsonld"
+    export_epcis(eng, whole)
+    monkeypatch.setattr(epcis, "EXPORT_CHUNK", 1)
+    piecewise = home / "piecewise.jsonld"
+    written = export_epcis(eng, piecewise)
+    a, b = (json.loads(p.read_text(encoding="utf-8")) for p in (whole, piecewise))
+    assert sorted(events_of(a), key=lambda e: e["eventID"]) == sorted(
+        events_of(b), key=lambda e: e["eventID"]
+    )
+    assert a["epcisHeader"] == b["epcisHeader"] and written["events"] == len(events_of(b))
+    sale = next(e for e in events_of(b) if e.get("heitu:recordID") == "SA1")
+    assert sale["quantityList"][0]["epcClass"].startswith("urn:epc:class:lgtin:")
+    shipping = next(e for e in events_of(b) if e.get("heitu:shipmentID") == "S1")
+    assert shipping["quantityList"][0]["epcClass"].startswith("urn:epc:class:lgtin:")
+    assert not list(home.glob("*.part"))
+
+
 def test_round_trip_of_a_sample_season(store_url: str, home: Path, inbox: Path) -> None:
     from traceability.sample import write_sample
 

@@ -28,9 +28,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
@@ -424,6 +425,7 @@ def _regroup(node: Node) -> Node:
     return (name, text, out)
 
 
+@lru_cache(maxsize=1 << 16)
 def _utc_millis(value: str) -> str:
     try:
         t = datetime.fromisoformat(value.replace("z", "Z"))
@@ -445,6 +447,7 @@ def _number(value: str) -> str:
         return value
 
 
+@lru_cache(maxsize=1 << 16)
 def _canonical(value: str) -> str:
     for urn, web in _URN_VOCAB:
         value = value.replace(urn, web)
@@ -1109,107 +1112,153 @@ def _scope(conn: Connection, lot: str | None) -> tuple[list[str], str | None]:
     return sorted(ids), lot
 
 
-def export_events(
-    eng: Engine, lot: str | None = None
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(events, document context and master data) of the whole store or of one lot's lineage."""
+#: Store events mapped at a time by a whole-store export, which streams them from the database
+#: in time order: memory stays flat however large the store (bench/ingest.py measures it).
+EXPORT_CHUNK = 2000
+
+
+def _event_chunks(
+    conn: Connection, lot: str | None
+) -> tuple[Iterator[list[dict[str, Any]]], str | None]:
+    """The event rows to export, in chunks: a lot's lineage as one chunk, or every event but
+    master data, in time order, fetched ``EXPORT_CHUNK`` at a time."""
     from sqlalchemy import select
 
     from traceability import models as m
 
-    with eng.connect() as conn:
+    t = m.Event.__table__
+    if lot is not None:
         ids, lot = _scope(conn, lot)
-        x = _Exporter(conn)
-        events = _rows_in(conn, m.Event.__table__, "event_id", ids)
-        by_source: dict[str, list[dict[str, Any]]] = {}
-        for ev in events:
-            by_source.setdefault(ev["source"], []).append(ev)
-        made = _rows_in(conn, m.Lot.__table__, "event_id", ids)
-        edges = _rows_in(conn, m.Edge.__table__, "event_id", ids)
-        ships = _rows_in(conn, m.Shipment.__table__, "event_id", ids)
-        lines = _rows_in(
-            conn, m.ShipmentLot.__table__, "shipment_id", [s["shipment_id"] for s in ships]
-        )
-        sales = _rows_in(conn, m.Sale.__table__, "event_id", ids)
-        named = {e["parent_lot"] for e in edges} | {sl["lot_id"] for sl in lines}
-        x.lots = {r["lot_id"]: r for r in made}
-        x.lots.update({r["lot_id"]: r for r in _rows_in(conn, m.Lot.__table__, "lot_id", named)})
-        edges_of: dict[str, list[dict[str, Any]]] = {}
-        for e in edges:
-            edges_of.setdefault(e["event_id"], []).append(e)
-        lines_of: dict[str, list[dict[str, Any]]] = {}
-        for sl in lines:
-            lines_of.setdefault(sl["shipment_id"], []).append(sl)
-        t = m.Reading.__table__
-        out: list[tuple[datetime, int, dict[str, Any]]] = []
+        return iter([_rows_in(conn, t, "event_id", ids)]), lot
 
-        def add(evs: list[dict[str, Any]]) -> None:
-            for e in evs:
-                when = datetime.fromisoformat(e["eventTime"]) if "eventTime" in e else datetime.min
-                if when.tzinfo is None:
-                    when = when.replace(tzinfo=UTC)
-                out.append((when, len(out), e))
+    def chunks() -> Iterator[list[dict[str, Any]]]:
+        stmt = select(t).where(t.c.kind != "master").order_by(t.c.time, t.c.event_id)
+        result = conn.execution_options(yield_per=EXPORT_CHUNK).execute(stmt)
+        for part in result.mappings().partitions():
+            yield [dict(r) for r in part]
 
-        event_of = {ev["event_id"]: ev for ev in events}
-        for ev in sorted(by_source.get("production", []), key=lambda e: e["event_id"]):
-            add(x.production(ev))
-        for ev in sorted(by_source.get("processing", []), key=lambda e: e["event_id"]):
-            add(x.processing(ev, edges_of.get(ev["event_id"], [])))
-        for ship in sorted(ships, key=lambda s: s["shipment_id"]):
-            ev = event_of[ship["event_id"]]
-            if ev["source"] != "shipments":
-                continue
-            readings: list[dict[str, Any]] = []
-            if ship.get("device_id"):
-                cond = [t.c.device_id == ship["device_id"], t.c.ts >= ship["departed_at"]]
-                if ship.get("arrived_at") is not None:
-                    cond.append(t.c.ts <= ship["arrived_at"])
-                stmt = select(t).where(*cond).order_by(t.c.ts)
-                readings = [dict(r) for r in conn.execute(stmt).mappings()]
-            add(x.shipment(ev, ship, lines_of.get(ship["shipment_id"], []), readings))
-        for sale in sorted(sales, key=lambda s: s["record_id"]):
-            ev = event_of[sale["event_id"]]
-            if ev["source"] == "sales":
-                add(x.sale(ev, sale))
-        for ev in sorted(by_source.get("epcis", []), key=lambda e: e["event_id"]):
-            if ev["kind"] != "master":
-                add(x.verbatim(ev))
-        vocab = x.master_data(everything=lot is None)
+    return chunks(), None
+
+
+def _map_chunk(
+    conn: Connection, x: _Exporter, events: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The EPCIS events of a chunk of store events (with the rows they made), in time order,
+    each with its eventID (the GS1 event hash, or the id an imported event came with)."""
+    from sqlalchemy import select
+
+    from traceability import models as m
+
+    ids = [ev["event_id"] for ev in events]
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for ev in events:
+        by_source.setdefault(ev["source"], []).append(ev)
+    made = _rows_in(conn, m.Lot.__table__, "event_id", ids)
+    edges = _rows_in(conn, m.Edge.__table__, "event_id", ids)
+    ships = _rows_in(conn, m.Shipment.__table__, "event_id", ids)
+    lines = _rows_in(
+        conn, m.ShipmentLot.__table__, "shipment_id", [s["shipment_id"] for s in ships]
+    )
+    sales = _rows_in(conn, m.Sale.__table__, "event_id", ids)
+    # Lots the chunk's events name, wherever they were made (a shipped lot was packed in some
+    # earlier chunk): a lot's GTIN decides its class (LGTIN or our own URI). Sales carry theirs.
+    named = {e["parent_lot"] for e in edges} | {sl["lot_id"] for sl in lines}
+    x.lots = {r["lot_id"]: r for r in made}  # this chunk's lots only
+    x.lots.update({r["lot_id"]: r for r in _rows_in(conn, m.Lot.__table__, "lot_id", named)})
+    edges_of: dict[str, list[dict[str, Any]]] = {}
+    for e in edges:
+        edges_of.setdefault(e["event_id"], []).append(e)
+    lines_of: dict[str, list[dict[str, Any]]] = {}
+    for sl in lines:
+        lines_of.setdefault(sl["shipment_id"], []).append(sl)
+    t = m.Reading.__table__
+    out: list[tuple[datetime, int, dict[str, Any]]] = []
+
+    def add(evs: list[dict[str, Any]]) -> None:
+        for e in evs:
+            when = datetime.fromisoformat(e["eventTime"]) if "eventTime" in e else datetime.min
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            out.append((when, len(out), e))
+
+    event_of = {ev["event_id"]: ev for ev in events}
+    for ev in sorted(by_source.get("production", []), key=lambda e: e["event_id"]):
+        add(x.production(ev))
+    for ev in sorted(by_source.get("processing", []), key=lambda e: e["event_id"]):
+        add(x.processing(ev, edges_of.get(ev["event_id"], [])))
+    for ship in sorted(ships, key=lambda s: s["shipment_id"]):
+        ev = event_of[ship["event_id"]]
+        if ev["source"] != "shipments":
+            continue
+        readings: list[dict[str, Any]] = []
+        if ship.get("device_id"):
+            cond = [t.c.device_id == ship["device_id"], t.c.ts >= ship["departed_at"]]
+            if ship.get("arrived_at") is not None:
+                cond.append(t.c.ts <= ship["arrived_at"])
+            stmt = select(t).where(*cond).order_by(t.c.ts)
+            readings = [dict(r) for r in conn.execute(stmt).mappings()]
+        add(x.shipment(ev, ship, lines_of.get(ship["shipment_id"], []), readings))
+    for sale in sorted(sales, key=lambda s: s["record_id"]):
+        ev = event_of[sale["event_id"]]
+        if ev["source"] == "sales":
+            add(x.sale(ev, sale))
+    for ev in sorted(by_source.get("epcis", []), key=lambda e: e["event_id"]):
+        if ev["kind"] != "master":
+            add(x.verbatim(ev))
+    # Our events use only the prefixes of CONTEXT; an imported event keeps its eventID.
     context: list[Any] = [EPCIS_CONTEXT, dict(x.prefixes)]
-    result = []
+    mapped = []
     for _, _, e in sorted(out, key=lambda item: (item[0], item[1])):
         if "eventID" not in e:
             e = {"type": e["type"], "eventID": event_hash(e, context), **e}
-        result.append(e)
-    return result, {"@context": context, "vocabulary": vocab, "lot": lot}
+        mapped.append(e)
+    return mapped
 
 
 def export_epcis(
     eng: Engine, out: Path, lot: str | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
     """Write the store (or one lot's lineage) to ``out`` as an EPCIS 2.0 JSON-LD document;
-    returns ``{"file", "events", "lot", "master_data"}``. Events are written one by one."""
-    events, meta = export_events(eng, lot)
-    created = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
-    head: dict[str, Any] = {
-        "@context": meta["@context"],
-        "type": "EPCISDocument",
-        "schemaVersion": "2.0",
-        "creationDate": created.replace("+00:00", "Z"),
-    }
-    if meta["vocabulary"]:
-        head["epcisHeader"] = {"epcisMasterData": {"vocabularyList": meta["vocabulary"]}}
+    returns ``{"file", "events", "lot", "master_data"}``.
+
+    Events are mapped and written a chunk at a time (time order within a chunk, chunks in the
+    order of the store's event times), first to ``out``'s ``.events.part`` file: the header
+    (the @context with every prefix met, and the master data the events name) is only known
+    at the end, and goes before them when the two parts are joined into ``out``."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    body = out.with_name(out.name + ".events.part")
     tmp = out.with_name(out.name + ".part")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "epcisBody": {"eventList": [\n')
-        for i, ev in enumerate(events):
-            f.write(("," if i else "") + json.dumps(ev, ensure_ascii=False) + "\n")
-        f.write("]}}\n")
-    tmp.replace(out)
-    elements = sum(len(v["vocabularyElementList"]) for v in meta["vocabulary"])
-    return {"file": str(out), "events": len(events), "lot": meta["lot"], "master_data": elements}
+    n = 0
+    try:
+        with eng.connect() as conn:
+            x = _Exporter(conn)
+            chunks, lot = _event_chunks(conn, lot)
+            with body.open("w", encoding="utf-8") as f:
+                for events in chunks:
+                    for ev in _map_chunk(conn, x, events):
+                        f.write(("," if n else "") + json.dumps(ev, ensure_ascii=False) + "\n")
+                        n += 1
+            vocab = x.master_data(everything=lot is None)
+        created = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+        head: dict[str, Any] = {
+            "@context": [EPCIS_CONTEXT, dict(x.prefixes)],
+            "type": "EPCISDocument",
+            "schemaVersion": "2.0",
+            "creationDate": created.replace("+00:00", "Z"),
+        }
+        if vocab:
+            head["epcisHeader"] = {"epcisMasterData": {"vocabularyList": vocab}}
+        with tmp.open("w", encoding="utf-8") as f, body.open(encoding="utf-8") as events_file:
+            f.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "epcisBody": {"eventList": [\n')
+            shutil.copyfileobj(events_file, f, 1 << 20)
+            f.write("]}}\n")
+        tmp.replace(out)
+    finally:
+        body.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    elements = sum(len(v["vocabularyElementList"]) for v in vocab)
+    return {"file": str(out), "events": n, "lot": lot, "master_data": elements}
 
 
 # === import: an EPCIS document -> rows of the ``epcis`` source =================================
