@@ -79,6 +79,15 @@ def test_heitu_trace_reads_without_sqlalchemy(season: str) -> None:
     assert seen == {"exit": 0, "sqlalchemy": False} and "K1" in json.loads(out)["lots"]
     seen, _ = probe(season, "trace", "back", "NOPE")
     assert seen == {"exit": 1, "sqlalchemy": False}
+    seen, out = probe(season, "recall", "--plot", "P3", "--json")
+    assert seen == {"exit": 0, "sqlalchemy": False}
+    assert json.loads(out)["totals"]["sold_units"] == 15
+
+
+def test_heitu_recall_with_a_spreadsheet_takes_the_full_path(season: str, home: Path) -> None:
+    seen, out = probe(season, "recall", "--plot", "P3", "--csv", str(home / "r.csv"), "--json")
+    assert seen == {"exit": 0, "sqlalchemy": True}
+    assert json.loads(out)["files"] == [str(home / "r.csv"), str(home / "r_stock.csv")]
 
 
 def test_a_store_not_at_the_newest_schema_takes_the_full_path(season: str) -> None:

@@ -131,8 +131,9 @@ def cmd_recall(args: argparse.Namespace) -> int:
     from traceability.lineage import recall
 
     kind, key = next((k, v) for k in RECALL_OPTIONS if (v := getattr(args, k)) is not None)
+    sheets = args.xlsx or args.csv  # the spreadsheets read the store through SQLAlchemy
     doc = recall(
-        _engine(),
+        _engine() if sheets else _reading_store(),
         kind,
         key,
         _window_bound(args.date_from, end=False),
