@@ -49,14 +49,26 @@ def test_prepare_expands_lists_and_speaks_each_drivers_style() -> None:
     lite, args = sqlrun.prepare(sql, {"ids": ["p", "q"], "b": 1, "none": []}, "sqlite")
     assert lite == (
         "SELECT x::text FROM t WHERE a IN (:ids__0, :ids__1) AND b = :b AND c LIKE '5%' "
-        "AND d IN (NULL)"
+        "AND d IN (SELECT NULL WHERE 1 = 0)"
     )
     assert args == {"ids__0": "p", "ids__1": "q", "b": 1}
     pg, _ = sqlrun.prepare(sql, {"ids": ["p"], "b": 1, "none": []}, "postgresql")
     assert pg == (
         "SELECT x::text FROM t WHERE a IN (%(ids__0)s) AND b = %(b)s AND c LIKE '5%%' "
-        "AND d IN (NULL)"
+        "AND d IN (SELECT NULL WHERE 1 = 0)"
     )
+
+
+def test_an_empty_list_is_an_empty_set_for_in_and_not_in(store_url: str) -> None:
+    from traceability.lineage import reading
+
+    open_store(store_url)
+    sql = "SELECT ('a' IN :xs) AS is_in, ('a' NOT IN :xs) AS not_in"  # ids are text
+    with reading(store_url) as reader:
+        row = reader.rows(sql, {"xs": []})[0]
+        assert (bool(row.is_in), bool(row.not_in)) == (False, True)
+        row = reader.rows(sql, {"xs": ["a", "b"]})[0]
+        assert (bool(row.is_in), bool(row.not_in)) == (True, False)
 
 
 def test_a_url_and_an_engine_give_the_same_answers(season: str) -> None:

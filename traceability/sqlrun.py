@@ -54,7 +54,7 @@ def _bind(value: Any, dialect: str) -> Any:
 
 def prepare(sql: str, params: dict[str, Any], dialect: str) -> tuple[str, dict[str, Any]]:
     """(statement, parameters) for the driver: ``IN :xs`` with a list becomes
-    ``IN (:xs_0, :xs_1, ...)`` (an empty list matches nothing), then ``:name`` becomes
+    ``IN (:xs_0, :xs_1, ...)`` (an empty list an empty subquery), then ``:name`` becomes
     ``%(name)s`` on PostgreSQL (sqlite3 takes ``:name`` as it is)."""
     args: dict[str, Any] = {}
 
@@ -63,8 +63,8 @@ def prepare(sql: str, params: dict[str, Any], dialect: str) -> tuple[str, dict[s
         items = params[name]
         if not isinstance(items, (list, tuple)):
             return m.group(0)
-        if not items:
-            return "IN (NULL)"
+        if not items:  # no rows: IN is false and NOT IN true, as with an empty list
+            return "IN (SELECT NULL WHERE 1 = 0)"
         for i, item in enumerate(items):
             args[f"{name}__{i}"] = _bind(item, dialect)
         return "IN (" + ", ".join(f":{name}__{i}" for i in range(len(items))) + ")"
