@@ -92,3 +92,58 @@ def test_migration_fills_lot_sale_from_existing_sales(inbox: Path, store_url: st
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
     eng = open_store(store_url)  # what every command does: migrate to the head
     assert sums(eng) == (want, want)
+
+
+def test_two_sales_files_loading_at_once_both_load(home: Path, store_url: str) -> None:
+    """Two files whose sales hit the same (lot, retailer) pairs in opposite orders, loaded by
+    two processes at once (two DAG runs, or the sales and EPCIS DAGs): both land, and lot_sale
+    still equals the sums. (The triggers lock each pair's row; ingest inserts sales sorted by
+    pair, so two loads that do overlap wait for each other rather than deadlock. Whether
+    these two overlap is up to the scheduler: this test does not force it.)"""
+    import os
+    import subprocess
+    import sys
+
+    from traceability.sample import write_sample
+
+    write_sample(home / "season", plots=40, seed=3)
+    ingest_dir(home / "season", store_url)
+    eng = open_store(store_url)
+    with eng.connect() as conn:
+        lots = conn.execute(
+            text("SELECT lot_id, gtin FROM lot WHERE gtin IS NOT NULL ORDER BY lot_id")
+        ).all()
+        shops = (
+            conn.execute(
+                text("SELECT party_id FROM party WHERE role = 'retailer' ORDER BY party_id")
+            )
+            .scalars()
+            .all()
+        )
+        before = conn.execute(text("SELECT COUNT(*) FROM sale")).scalar()
+    pairs = [(lot, gtin, shop) for lot, gtin in lots for shop in shops]
+    assert len(pairs) >= 100
+    pairs *= 5  # a few thousand sales per file
+    for name, order in (("a", pairs), ("b", pairs[::-1])):
+        write_csv(
+            home / name / "sales" / f"{name}.csv",
+            [SALES[0]]
+            + [
+                [f"{name}-{i}", shop, "2026-12-20T10:00:00+08:00", lot, gtin, "1", "store"]
+                for i, (lot, gtin, shop) in enumerate(order)
+            ],
+        )
+    env = {**os.environ, "HEITU_DB_URL": store_url}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "traceability.cli", "ingest", str(home / name), "--json"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for name in ("a", "b")
+    ]  # fmt: skip
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in results]
+    with eng.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM sale")).scalar() == before + 2 * len(pairs)
+    want, have = sums(eng)
+    assert have == want

@@ -185,6 +185,11 @@ class Loader:
     def flush(self) -> None:
         for table in INSERT_ORDER:
             rows = self.pending.pop(table, [])
+            if table == "sale":
+                # Each sale updates its (lot, retailer) row of lot_sale through a trigger, which
+                # locks that row: two files loading at once lock them in the same order, so
+                # they wait for each other instead of deadlocking.
+                rows.sort(key=lambda r: (r["lot_id"], r["retailer_id"]))
             for chunk in _chunks(rows, 5000):
                 self.conn.execute(insert(TABLES[table]), chunk)
 
