@@ -352,14 +352,30 @@ def _vocab_values(event: dict[str, Any]) -> set[str]:
 
 
 def _expand_bare_words(obj: Any, expanded: set[str]) -> Any:
-    """A bare word that exactly one vocabulary URI of the event ends with becomes that URI."""
+    """A bare word that exactly one vocabulary URI of the event ends with (after a ``-`` or a
+    ``/``) becomes that URI."""
+    return _expand_with(obj, _endings(frozenset(expanded)))
+
+
+@lru_cache(maxsize=256)
+def _endings(uris: frozenset[str]) -> dict[str, list[str]]:
+    """Each text that follows a ``-`` or ``/`` in one of ``uris`` -> the URIs ending so."""
+    out: dict[str, list[str]] = {}
+    for u in uris:
+        ends = {u[i + 1 :] for i, ch in enumerate(u) if ch in "-/"}
+        for end in ends:
+            out.setdefault(end, []).append(u)
+    return out
+
+
+def _expand_with(obj: Any, endings: dict[str, list[str]]) -> Any:
     if isinstance(obj, str):
-        hits = [u for u in expanded if u.endswith("-" + obj) or u.endswith("/" + obj)]
+        hits = endings.get(obj, ())
         return hits[0] if len(hits) == 1 else obj
     if isinstance(obj, list):
-        return [_expand_bare_words(x, expanded) for x in obj]
+        return [_expand_with(x, endings) for x in obj]
     if isinstance(obj, dict):
-        return {k: _expand_bare_words(v, expanded) for k, v in obj.items()}
+        return {k: _expand_with(v, endings) for k, v in obj.items()}
     return obj
 
 
@@ -468,17 +484,30 @@ def _nested_extensions(kids: list[Any]) -> list[Any]:
 
 
 def _ordered(kids: list[Any], order: list[tuple[str, Any]]) -> str:
-    """Fields named by ``order``, in its order; consumed children are removed from ``kids``."""
+    """Fields named by ``order``, in its order; consumed children are removed from ``kids``.
+    The children are grouped by name once (a transport event has hundreds of sensor reports,
+    each walked against the whole order list)."""
     out = ""
     extensions = _nested_extensions(kids)
+    by_name: dict[str, list[Any]] = {}
+    for k in kids:
+        if isinstance(k[0], str):
+            by_name.setdefault(k[0], []).append(k)
     for name, sub in order:
+        matched = by_name.get(name)
+        if not matched:
+            continue
         values = []
-        for k in [k for k in kids if k[0] == name]:
+        kept = []
+        for k in matched:
             s = _field(k, sub)
             if s:
                 values.append(s)
-            if not k[2]:
+            if k[2]:
+                kept.append(k)
+            else:
                 kids.remove(k)
+        by_name[name] = kept  # what a repeated name in ``order`` would still find
         out += "".join(sorted(values))
     if extensions:
         out += _rest(extensions)
