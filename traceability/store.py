@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from traceability import config
 from traceability.errors import StoreUnreachable
-from traceability.sqlrun import MIGRATIONS
+from traceability.sqlrun import MIGRATIONS, SQLITE_CACHE
 from traceability.sqlrun import head_revision as _head_revision
 
 _engines: dict[str, Engine] = {}
@@ -28,6 +28,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA cache_size={SQLITE_CACHE}")
     cur.close()
 
 
