@@ -9,6 +9,7 @@ SQL runs the same way, on the driver's cursor, in autocommit.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -286,9 +287,25 @@ def recall(
         "date_to": _naive_utc(date_to, _LATEST),
         "max_depth": MAX_DEPTH,
     }
-    with reading(store) as reader:
+    with reading(store) as reader, _no_cycle_collection():
         rows = reader.tuples(recall_sql(kind, reader.dialect), params)
         return _recall_doc(reader, kind, key, date_from, date_to, rows)
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector off for a block that allocates tens of thousands of objects
+    and makes no cycles (a county recall's rows and answer). Each allocation burst otherwise
+    sets off collections that walk the whole heap of the process: in a process holding a few
+    million objects (a service, the benchmark) that added 70-80 ms to a 115 ms recall.
+    Reference counting still frees everything; the collector is back on after the block."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _recall_doc(
