@@ -841,7 +841,10 @@ def findings(res: dict[str, Any]) -> list[str]:
         'dropped after the run (`--keep-pg` keeps it). "Without statistics" is that store '
         "after deleting its planner statistics (pg_statistic), the state of a store just "
         "loaded before autovacuum has analyzed it; every other PostgreSQL row is measured after "
-        "ANALYZE. Medians of 3-5 runs after a warm-up; trace back after one untimed pass.",
+        "ANALYZE. Medians of 3-5 runs after a warm-up; trace back after one untimed pass. "
+        "On this VM the same code on the same store measured up to 50 % apart in runs an hour "
+        "apart (the host reclaims page cache; a county recall took 113, 175 and 167 ms in three "
+        "runs of 2026-11-25): compare a row with its baseline from the same run.",
     ]
     pg = res["dbs"].get("postgresql")
     if not pg:
