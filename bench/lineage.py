@@ -842,9 +842,12 @@ def findings(res: dict[str, Any]) -> list[str]:
         "after deleting its planner statistics (pg_statistic), the state of a store just "
         "loaded before autovacuum has analyzed it; every other PostgreSQL row is measured after "
         "ANALYZE. Medians of 3-5 runs after a warm-up; trace back after one untimed pass. "
-        "On this VM the same code on the same store measured up to 50 % apart in runs an hour "
-        "apart (the host reclaims page cache; a county recall took 113, 175 and 167 ms in three "
-        "runs of 2026-11-25): compare a row with its baseline from the same run.",
+        "On this VM figures drift by up to 50 % between runs an hour apart on the same store "
+        "(the host reclaims page cache): on 2026-11-25 the county recall on SQLite took 113 ms "
+        "in one run and 175 and 167 ms in two later ones, after two changes that each measured "
+        "faster on their own (a larger SQLite page cache, the cycle collector off during "
+        "recall), and its per-hop baseline drifted with it (257, 314, 309 ms): compare a row "
+        "with its baseline from the same run.",
     ]
     pg = res["dbs"].get("postgresql")
     if not pg:
