@@ -86,28 +86,28 @@ def _row_type(columns: tuple[str, ...]) -> Any:
     return namedtuple("Row", columns)
 
 
-def rows(dbapi: Any, dialect: str, sql: str, params: dict[str, Any]) -> list[Any]:
-    """Rows of ``sql`` as named tuples (``r.lot_id``; they unpack like tuples)."""
+def _fetch(
+    dbapi: Any, dialect: str, sql: str, params: dict[str, Any]
+) -> tuple[list[tuple[Any, ...]], tuple[str, ...]]:
     statement, args = prepare(sql, params, dialect)
     cursor = dbapi.cursor()
     try:
         cursor.execute(statement, args)
-        data = cursor.fetchall()
-        row = _row_type(tuple(d[0] for d in cursor.description))
+        return cursor.fetchall(), tuple(d[0] for d in cursor.description)
     finally:
         cursor.close()
+
+
+def rows(dbapi: Any, dialect: str, sql: str, params: dict[str, Any]) -> list[Any]:
+    """Rows of ``sql`` as named tuples (``r.lot_id``; they unpack like tuples)."""
+    data, columns = _fetch(dbapi, dialect, sql, params)
+    row = _row_type(columns)
     return [row._make(r) for r in data]
 
 
 def tuples(dbapi: Any, dialect: str, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Rows of ``sql`` as the driver's plain tuples: the cheapest form for a large result."""
-    statement, args = prepare(sql, params, dialect)
-    cursor = dbapi.cursor()
-    try:
-        cursor.execute(statement, args)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
+    return _fetch(dbapi, dialect, sql, params)[0]
 
 
 def driver_of(url: str) -> str | None:
