@@ -281,13 +281,20 @@ def recall(
     applications (input) that start the recall; the window is [from, to)."""
     if kind not in RECALL_KINDS:
         raise ValueError(f"recall by {kind!r}: expected one of {', '.join(RECALL_KINDS)}")
+    with reading(store) as reader:
+        return _recall(reader, kind, key, date_from, date_to)
+
+
+def _recall(
+    reader: Reader, kind: str, key: str, date_from: datetime | None, date_to: datetime | None
+) -> dict[str, Any]:
     params = {
         "key": key,
         "date_from": _naive_utc(date_from, _EARLIEST),
         "date_to": _naive_utc(date_to, _LATEST),
         "max_depth": MAX_DEPTH,
     }
-    with reading(store) as reader, _no_cycle_collection():
+    with _no_cycle_collection():
         rows = reader.tuples(recall_sql(kind, reader.dialect), params)
         return _recall_doc(reader, kind, key, date_from, date_to, rows)
 
@@ -440,7 +447,7 @@ def trace_forward(store: Engine | str, plot_or_lot: str) -> dict[str, Any]:
             except NotFound:
                 raise NotFound(f"no plot or lot {plot_or_lot!r} in the store") from None
             kind = "lot"
-    result = recall(store, kind, key)
+        result = _recall(reader, kind, key, None, None)  # on the same connection
     return {
         "from": plot_or_lot,
         "kind": kind,
