@@ -1114,16 +1114,13 @@ def _sensor_element(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _scope(conn: Connection, lot: str | None) -> tuple[list[str], str | None]:
-    """Event ids to export: a lot's lineage (what made it and its ancestors, the field work on
-    their plots, their shipments, its sales), or every event but master data."""
+def _scope(conn: Connection, lot: str) -> tuple[list[str], str]:
+    """Event ids of a lot's lineage (what made it and its ancestors, the field work on their
+    plots, their shipments, its sales) and the lot id (``lot`` may be a code)."""
     from sqlalchemy import bindparam, text
 
     from traceability.lineage import MAX_DEPTH, query, resolve_lot
 
-    if lot is None:
-        ids = conn.execute(text("SELECT event_id FROM event WHERE kind <> 'master'")).scalars()
-        return list(ids), None
     lot = resolve_lot(conn, lot)
     rows = conn.execute(query("trace_back"), {"lot": lot, "max_depth": MAX_DEPTH}).all()
     lots = sorted({r.lot_id for r in rows} | {lot})
