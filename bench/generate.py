@@ -48,6 +48,8 @@ from typing import Any, NamedTuple
 
 from stdnum import ean
 
+from traceability.sqlrun import sql_text
+
 #: Bump when the generated rows change shape: it is part of the cache key.
 GEN_VERSION = 1
 PLOTS_PER_COUNTY = 2000
@@ -134,15 +136,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "channel",
         "event_id",
     ),
-    # Kept by triggers on sale in a live store; the loads below fill it in one pass instead.
-    "lot_sale": ("lot_id", "retailer_id", "units", "sales"),
+    # Kept by triggers on sale, shipment_lot and shipment in a live store; the loads below
+    # fill it in one pass instead (sql/lot_flow_fill.sql, as migration 0003's backfill).
+    "lot_flow": ("lot_id", "party_id", "received_kg", "shipped_kg", "sold_units", "records"),
 }
-#: Sums of sale per lot and retailer, as migration 0002's backfill makes them.
-LOT_SALE_FILL = (
-    "INSERT INTO lot_sale (lot_id, retailer_id, units, sales) "
-    "SELECT lot_id, retailer_id, SUM(quantity_units), COUNT(*) FROM sale "
-    "GROUP BY lot_id, retailer_id"
-)
+#: The tables whose triggers keep lot_flow.
+FLOW_SOURCES = ("sale", "shipment_lot", "shipment")
 Rows = dict[str, list[tuple[Any, ...]]]
 
 
@@ -1063,8 +1062,8 @@ def build_sqlite(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
     ).fetchall():
         conn.execute(f'DROP INDEX "{name}"')
-    # The triggers that keep lot_sale would cost an upsert per sale: off during the load,
-    # and lot_sale filled from sale in one pass at the end.
+    # The triggers that keep lot_flow would cost an upsert per sale and two per shipment line:
+    # off during the load, and lot_flow filled in one pass at the end.
     triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
     for name, _ in triggers:
         conn.execute(f'DROP TRIGGER "{name}"')
@@ -1089,11 +1088,11 @@ def build_sqlite(
                 f"  {counts['plot']:,} plots, {counts['event']:,} events, "
                 f"{counts['edge']:,} edges ({time.perf_counter() - start:.0f} s)"
             )
-    log(f"  re-creating {len(indexes)} indexes, lot_sale and {len(triggers)} triggers")
+    log(f"  re-creating {len(indexes)} indexes, lot_flow and {len(triggers)} triggers")
     for sql in indexes:
         conn.execute(sql)
-    conn.execute(LOT_SALE_FILL)
-    counts["lot_sale"] = conn.execute("SELECT COUNT(*) FROM lot_sale").fetchone()[0]
+    conn.execute(sql_text("lot_flow_fill", "sqlite"))
+    counts["lot_flow"] = conn.execute("SELECT COUNT(*) FROM lot_flow").fetchone()[0]
     for _, sql in triggers:
         conn.execute(sql)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -1178,8 +1177,9 @@ def copy_to_postgres(
             pg.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
         for name, _ in indexes:
             pg.execute(f'DROP INDEX "{name}"')
-        # lot_sale comes from the SQLite store; its triggers would sum every sale again.
-        pg.execute("ALTER TABLE sale DISABLE TRIGGER USER")
+        # lot_flow comes from the SQLite store; its triggers would sum every line and sale again.
+        for table in FLOW_SOURCES:
+            pg.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         for table, cols in COLUMNS.items():
             start = time.perf_counter()
             n = 0
@@ -1190,7 +1190,8 @@ def copy_to_postgres(
                     n += 1
             counts[table] = n
             log(f"  COPY {table}: {n:,} rows ({time.perf_counter() - start:.0f} s)")
-        pg.execute("ALTER TABLE sale ENABLE TRIGGER USER")
+        for table in FLOW_SOURCES:
+            pg.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
         pg.execute(
             "SELECT setval(pg_get_serial_sequence('plot', 'id'), "
             "(SELECT COALESCE(MAX(id), 1) FROM plot))"

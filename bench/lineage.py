@@ -6,7 +6,9 @@ driver (sqlite3 / psycopg, on a raw connection of the same engine):
 - trace back: a per-hop loop, one SELECT per lot (the lot's plot and its parent edges), shares
   multiplied along each path in Python; the answers (plots and shares) must be equal;
 - county recall: a per-hop loop, one SELECT per lot for the lot and its children, then one for
-  its shipment lines and one for its sales; lots, shipped kg and sold units must be equal;
+  its movements (lot_flow); lots, shipped kg and sold units must be equal. The recall's SQL is
+  also run with its movements summed from shipment_lot, shipment and sale instead of lot_flow
+  (the rows must be equal);
 - the command: a bare ``python -c pass`` (process start); ``import sqlalchemy`` and ``import
   psycopg`` alone are reported beside it.
 On PostgreSQL the county recall is also run as the plain recursive CTE (sql/recall.sql) with the
@@ -79,8 +81,8 @@ def per_hop_back(cur: Any, ph: str, lot: str) -> dict[str, float]:
 
 def per_hop_recall(cur: Any, ph: str, county: str) -> dict[str, Any]:
     """Everything made from a county's harvests: one SELECT for the seeds, then per lot one
-    SELECT for the lot and its children, one for its shipment lines, one for its sales (from
-    lot_sale, as recall reads them)."""
+    SELECT for the lot and its children and one for its movements (from lot_flow, as recall
+    reads them)."""
     cur.execute(
         "SELECT lot_id FROM lot WHERE plot_id IN "
         f"(SELECT plot_id FROM plot WHERE county_code = {ph})",
@@ -102,23 +104,19 @@ def per_hop_recall(cur: Any, ph: str, county: str) -> dict[str, Any]:
             if child is not None and child not in seen:
                 seen.add(child)
                 todo.append(child)
-    ship = (
-        "SELECT s.to_party, s.from_party, sl.kg FROM shipment_lot AS sl "
-        f"JOIN shipment AS s ON s.shipment_id = sl.shipment_id WHERE sl.lot_id = {ph}"
-    )
-    sold = f"SELECT retailer_id, units FROM lot_sale WHERE lot_id = {ph}"
+    moved = f"SELECT party_id, received_kg, sold_units FROM lot_flow WHERE lot_id = {ph}"
     shipped_kg = 0.0
     sold_units = 0
     for x in lots:
-        cur.execute(ship, (x,))
-        shipped_kg += sum(r[2] for r in cur.fetchall())
-        cur.execute(sold, (x,))
-        sold_units += sum(int(r[1]) for r in cur.fetchall())
+        cur.execute(moved, (x,))
+        for _, received_kg, sold in cur.fetchall():
+            shipped_kg += received_kg
+            sold_units += int(sold)
     return {
         "lots": sorted(lots),
         "shipped_kg": round(shipped_kg, 3),
         "sold_units": sold_units,
-        "queries": 1 + 3 * len(lots),
+        "queries": 1 + 2 * len(lots),
     }
 
 
@@ -257,36 +255,75 @@ def _params(county: str) -> dict[str, Any]:
     }
 
 
-# The recall's last part as it was before lot_sale (migration 0002): every till record of every
-# lot summed per retailer at query time. Measured beside the shipped SQL.
-SOLD_FROM_SALE = {
-    "sqlite": """
-SELECT 'sold', sa.lot_id, sa.retailer_id, NULL, NULL, NULL, SUM(sa.quantity_units), NULL
-FROM sale AS sa
-WHERE sa.lot_id IN (SELECT lot_id FROM lots)
-GROUP BY sa.lot_id, sa.retailer_id""",
-    "postgresql": """
-SELECT 'sold', l.lot_id, sa.retailer_id, NULL, NULL, NULL, SUM(sa.quantity_units), NULL
-FROM lots AS l
-CROSS JOIN LATERAL (
-    SELECT retailer_id, quantity_units FROM sale WHERE sale.lot_id = l.lot_id OFFSET 0
-) AS sa
-GROUP BY l.lot_id, sa.retailer_id""",
+# The recall's movements as they were before lot_flow (migration 0003): every shipment line,
+# its shipment and every till record of every lot, summed per lot and party at query time.
+# Measured beside the shipped SQL, in place of its flows CTE.
+FLOWS_FROM_BASE = {
+    "sqlite": """flows AS (
+    SELECT m.party_id, m.lot_id, m.gtin, m.unit_kg, SUM(m.received_kg) AS received_kg,
+           SUM(m.shipped_kg) AS shipped_kg, SUM(m.sold_units) AS sold_units
+    FROM (
+        SELECT s.to_party AS party_id, l.lot_id, l.gtin, l.unit_kg, sl.kg AS received_kg,
+               0.0 AS shipped_kg, 0 AS sold_units
+        FROM lots AS l JOIN shipment_lot AS sl ON sl.lot_id = l.lot_id
+        JOIN shipment AS s ON s.shipment_id = sl.shipment_id
+        UNION ALL
+        SELECT s.from_party, l.lot_id, l.gtin, l.unit_kg, 0.0, sl.kg, 0
+        FROM lots AS l JOIN shipment_lot AS sl ON sl.lot_id = l.lot_id
+        JOIN shipment AS s ON s.shipment_id = sl.shipment_id
+        UNION ALL
+        SELECT sa.retailer_id, l.lot_id, l.gtin, l.unit_kg, 0.0, 0.0, sa.quantity_units
+        FROM lots AS l JOIN sale AS sa ON sa.lot_id = l.lot_id
+    ) AS m
+    GROUP BY m.party_id, m.lot_id, m.gtin, m.unit_kg
+),
+""",
+    "postgresql": """flows AS (
+    SELECT m.party_id, l.lot_id, l.gtin, l.unit_kg, SUM(m.received_kg) AS received_kg,
+           SUM(m.shipped_kg) AS shipped_kg, SUM(m.sold_units) AS sold_units
+    FROM lots AS l
+    CROSS JOIN LATERAL (
+        SELECT s.to_party AS party_id, sl.kg AS received_kg, 0.0 AS shipped_kg,
+               0 AS sold_units
+        FROM (SELECT shipment_id, kg FROM shipment_lot WHERE lot_id = l.lot_id OFFSET 0) AS sl
+        JOIN shipment AS s ON s.shipment_id = sl.shipment_id
+        UNION ALL
+        SELECT s.from_party, 0.0, sl.kg, 0
+        FROM (SELECT shipment_id, kg FROM shipment_lot WHERE lot_id = l.lot_id OFFSET 0) AS sl
+        JOIN shipment AS s ON s.shipment_id = sl.shipment_id
+        UNION ALL
+        SELECT retailer_id, 0.0, 0.0, quantity_units FROM sale WHERE sale.lot_id = l.lot_id
+    ) AS m
+    GROUP BY m.party_id, l.lot_id, l.gtin, l.unit_kg
+),
+""",
 }
+
+
+def _flows_from_base(sql: str, dialect: str) -> str:
+    head, rest = sql.split("flows AS (", 1)
+    return head + FLOWS_FROM_BASE[dialect] + rest[rest.index("parties AS (") :]
+
+
+def _rounded(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row with its floats to 6 places: sums over the same rows in another order (another
+    plan) differ in the last bits."""
+    return tuple(round(v, 6) if isinstance(v, float) else v for v in row)
 
 
 def bench_recall(eng: Engine, county: str, runs: int) -> dict[str, Any]:
     doc_ms, doc, n = _timed(lambda: recall(eng, "county", county), runs)
     dialect = eng.dialect.name
     shipped_sql = lineage.recall_sql("county", dialect)
-    from_sale = shipped_sql[: shipped_sql.rindex("SELECT 'sold'")] + SOLD_FROM_SALE[dialect]
+    from_base = _flows_from_base(shipped_sql, dialect)
 
-    def sql_only(sql: str = shipped_sql) -> int:
+    def sql_only(sql: str = shipped_sql) -> list[tuple[Any, ...]]:
         with lineage.reading(eng) as reader:
-            return len(reader.tuples(sql, _params(county)))
+            return reader.tuples(sql, _params(county))
 
-    sql_ms, n_rows, _ = _timed(sql_only, runs)
-    sale_ms, sale_rows, _ = _timed(lambda: sql_only(from_sale), runs)
+    sql_ms, rows, _ = _timed(sql_only, runs)
+    base_sql_ms, base_rows, _ = _timed(lambda: sql_only(from_base), runs, 60.0)
+    rows, base_rows = (sorted(_rounded(r) for r in x) for x in (rows, base_rows))
     recall_sql = lineage._sql("recall", eng.dialect.name)
     walk = text(
         recall_sql[: recall_sql.index("lots AS (")].replace(
@@ -314,9 +351,9 @@ def bench_recall(eng: Engine, county: str, runs: int) -> dict[str, Any]:
         "ms": doc_ms,
         "runs": n,
         "sql_ms": sql_ms,
-        "rows": n_rows,
-        "sql_from_sale_ms": sale_ms,
-        "same_from_sale": sale_rows == n_rows,
+        "rows": len(rows),
+        "sql_from_base_ms": base_sql_ms,
+        "same_from_base": base_rows == rows,
         "walk_ms": walk_ms,
         "walk_lots": walk_lots,
         "base_ms": base_ms,
@@ -393,7 +430,14 @@ def pg_variants(eng: Engine, county: str, runs: int) -> list[dict[str, Any]]:
                 .all()
             )
         out.append(
-            {"key": key, "label": label, "ms": t, "runs": n, "rows": sorted(rows), "plan": plan}
+            {
+                "key": key,
+                "label": label,
+                "ms": t,
+                "runs": n,
+                "rows": sorted(_rounded(r) for r in rows),
+                "plan": plan,
+            }
         )
     reference = out[0]["rows"]
     for v in out:
@@ -717,8 +761,10 @@ def _rows(res: dict[str, Any]) -> list[tuple[str, ...]]:
                 f"{county['plots']:,} plots -> {rc['lots']:,} lots ({rc['packed']:,} packed), "
                 f"{rc['retailers']} retailers; of this the recursive walk alone "
                 f"{rc['walk_ms']:,.0f} ms, the whole SQL {rc['sql_ms']:,.0f} ms "
-                f"({rc['rows']:,} rows; {rc['sql_from_sale_ms']:,.0f} ms summing the till "
-                "records instead of reading lot_sale), the rest is recall()'s Python; "
+                f"({rc['rows']:,} rows; {rc['sql_from_base_ms']:,.0f} ms summing shipment "
+                "lines, shipments and till records instead of reading lot_flow"
+                f"{'' if rc['same_from_base'] else ', ROWS DIFFER'}), the rest is recall()'s "
+                "Python; "
                 f"loop: {rc['queries']:,} SELECTs; "
                 f"{'same answer' if rc['same'] else 'ANSWERS DIFFER'}",
             )
@@ -846,8 +892,9 @@ def findings(res: dict[str, Any]) -> list[str]:
         "(the host reclaims page cache): on 2026-11-25 the county recall on SQLite took 113 ms "
         "in one run and 175 and 167 ms in two later ones, after two changes that each measured "
         "faster on their own (a larger SQLite page cache, the cycle collector off during "
-        "recall), and its per-hop baseline drifted with it (257, 314, 309 ms): compare a row "
-        "with its baseline from the same run.",
+        "recall), and its per-hop baseline drifted with it (257, 314, 309 ms); on 2026-12-01 "
+        "a bare Python loop took 140 to 168 ms in five runs in a row. Compare a row with its "
+        "baseline from the same run.",
     ]
     pg = res["dbs"].get("postgresql")
     if not pg:
@@ -871,7 +918,7 @@ def findings(res: dict[str, Any]) -> list[str]:
             f"walks the plain recursive CTE through the indexes ({both('plain')}); the hash "
             "joins over full scans come when the tables have no statistics, as right after a "
             "bulk load: a scan of edge hash-joined at every step of the walk, and full scans "
-            "of shipment_lot, shipment and lot_sale for the final joins"
+            "of the tables behind each lot for the final joins"
         )
     lateral = (
         "A bare LATERAL join is no fix: PostgreSQL flattens it into the same plain join "
@@ -886,7 +933,7 @@ def findings(res: dict[str, Any]) -> list[str]:
         f"seeds. {lateral} What holds whatever the statistics is a LATERAL subquery with "
         "OFFSET 0, which the planner may not flatten, so it runs as one index lookup per lot: "
         "sql/recall.postgresql.sql does that for the walk and for each lookup of lot, "
-        "shipment_lot, shipment and lot_sale, and sql/recall_seeds_county.postgresql.sql "
+        "lot_flow and party, and sql/recall_seeds_county.postgresql.sql "
         "for the county's harvest lots, which without statistics otherwise hash-join a scan "
         f"of all of lot ({both('shipped')}; {shipped} full scans left). JIT compilation, "
         "which PostgreSQL starts because the estimates of a recursive query are huge, costs "

@@ -1,18 +1,11 @@
 -- Everything made from the recall's seed lots, where it went and what is left.
--- The seed query (sql/recall_seeds_<kind>.sql) replaces the SEEDS marker below.
--- Parameters: those of the seed query, :max_depth.
--- Rows (kind, lot_id, party, from_party, gtin, kg, units, depth):
---   ('lot', lot, NULL, NULL, gtin, kg, units, depth) for every descendant (seeds included),
---   ('shipped', lot, to_party, from_party, NULL, kg, NULL, NULL) per shipment line,
---   ('sold', lot, retailer, NULL, NULL, NULL, units, NULL) per lot and retailer, from
---   lot_sale: the till records summed by triggers (migration 0002), not re-summed here.
--- PostgreSQL: the same answer as sql/recall.sql, but every step from a lot to its rows in edge,
--- lot, shipment_lot, shipment and sale is a LATERAL subquery with OFFSET 0. The OFFSET keeps
--- the planner from flattening the subquery into a plain join (which it does with a bare
--- LATERAL), so each one runs as an index lookup per lot whatever the statistics say. With a
--- plain join, PostgreSQL cannot estimate the recursive term and, when the tables have no
--- statistics yet (a store just loaded, before autovacuum's ANALYZE), hash-joins full scans of
--- edge at every step, of shipment_lot and shipment, and merge-joins all of sale: seconds for a
+-- The same rows as sql/recall.sql (see there), on PostgreSQL: every step from a lot to its rows
+-- in edge, lot and lot_flow, and from a party to its row in party, is a LATERAL subquery with
+-- OFFSET 0. The OFFSET keeps the planner from flattening the subquery into a plain join (which
+-- it does with a bare LATERAL), so each one runs as an index lookup per lot whatever the
+-- statistics say. With a plain join, PostgreSQL cannot estimate the recursive term and, when
+-- the tables have no statistics yet (a store just loaded, before autovacuum's ANALYZE),
+-- hash-joins full scans of edge at every step and of the tables behind it: seconds for a
 -- county instead of tens of ms (issue 3; bench/lineage.py measures every variant).
 -- SQLite's planner takes the indexes on its own.
 WITH RECURSIVE seeds(lot_id) AS (
@@ -28,26 +21,43 @@ descendants(lot_id, depth) AS (
     ) AS e
     WHERE d.depth < :max_depth
 ),
-lots AS (SELECT lot_id, MAX(depth) AS depth FROM descendants GROUP BY lot_id)
-SELECT 'lot' AS kind, l.lot_id, NULL AS party, NULL AS from_party, lt.gtin,
-       lt.quantity_kg AS kg, lt.units, l.depth
-FROM lots AS l
-CROSS JOIN LATERAL (
-    SELECT gtin, quantity_kg, units FROM lot WHERE lot.lot_id = l.lot_id OFFSET 0
-) AS lt
+walked AS (SELECT lot_id, MAX(depth) AS depth FROM descendants GROUP BY lot_id),
+lots AS (
+    SELECT w.lot_id, w.depth, lt.gtin, lt.units,
+           CASE WHEN lt.units > 0 THEN lt.quantity_kg / lt.units END AS unit_kg
+    FROM walked AS w
+    CROSS JOIN LATERAL (
+        SELECT gtin, units, quantity_kg FROM lot WHERE lot.lot_id = w.lot_id OFFSET 0
+    ) AS lt
+),
+flows AS (
+    SELECT f.party_id, l.lot_id, l.gtin, l.unit_kg, f.received_kg, f.shipped_kg, f.sold_units
+    FROM lots AS l
+    CROSS JOIN LATERAL (
+        SELECT party_id, received_kg, shipped_kg, sold_units FROM lot_flow
+        WHERE lot_flow.lot_id = l.lot_id OFFSET 0
+    ) AS f
+),
+parties AS (
+    SELECT party_id, SUM(received_kg) AS received_kg,
+           SUM(COALESCE(received_kg / NULLIF(unit_kg, 0), 0)) AS received_units,
+           SUM(shipped_kg) AS shipped_kg, SUM(sold_units)::float8 AS sold_units,
+           SUM(sold_units * COALESCE(unit_kg, 0)) AS sold_kg
+    FROM flows
+    GROUP BY party_id
+)
+SELECT 'lot' AS kind, lot_id AS id, gtin::text AS s1, NULL::text AS s2, units::float8 AS n1,
+       depth::float8 AS n2, NULL::float8 AS n3, NULL::float8 AS n4, NULL::float8 AS n5
+FROM lots
 UNION ALL
-SELECT 'shipped', l.lot_id, s.to_party, s.from_party, NULL, sl.kg, NULL, NULL
-FROM lots AS l
-CROSS JOIN LATERAL (
-    SELECT shipment_id, kg FROM shipment_lot WHERE shipment_lot.lot_id = l.lot_id OFFSET 0
-) AS sl
-CROSS JOIN LATERAL (
-    SELECT to_party, from_party FROM shipment
-    WHERE shipment.shipment_id = sl.shipment_id OFFSET 0
-) AS s
+SELECT 'party', g.party_id, p.role, p.name, g.received_kg, g.received_units, g.shipped_kg,
+       g.sold_units, g.sold_kg
+FROM parties AS g
+LEFT JOIN LATERAL (
+    SELECT role, name FROM party WHERE party.party_id = g.party_id OFFSET 0
+) AS p ON TRUE
 UNION ALL
-SELECT 'sold', l.lot_id, ls.retailer_id, NULL, NULL, NULL, ls.units, NULL
-FROM lots AS l
-CROSS JOIN LATERAL (
-    SELECT retailer_id, units FROM lot_sale WHERE lot_sale.lot_id = l.lot_id OFFSET 0
-) AS ls
+SELECT 'unsold', party_id, lot_id, gtin, unit_kg,
+       (received_kg - shipped_kg) / unit_kg - sold_units, NULL, NULL, NULL
+FROM flows
+WHERE unit_kg <> 0 AND (received_kg - shipped_kg) / unit_kg - sold_units > 1e-9

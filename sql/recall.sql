@@ -1,12 +1,19 @@
 -- Everything made from the recall's seed lots, where it went and what is left.
 -- The seed query (sql/recall_seeds_<kind>.sql) replaces the SEEDS marker below.
 -- Parameters: those of the seed query, :max_depth.
--- Rows (kind, lot_id, party, from_party, gtin, kg, units, depth):
---   ('lot', lot, NULL, NULL, gtin, kg, units, depth) for every descendant (seeds included),
---   ('shipped', lot, to_party, from_party, NULL, kg, NULL, NULL) per shipment line,
---   ('sold', lot, retailer, NULL, NULL, NULL, units, NULL) per lot and retailer, from
---   lot_sale: the till records summed by triggers (migration 0002), not re-summed here.
--- PostgreSQL has its own copy of this file (recall.postgresql.sql): only the walk differs.
+-- Rows (kind, id, s1, s2, n1, n2, n3, n4, n5):
+--   ('lot', lot, gtin, NULL, units, depth, ...) for every descendant (seeds included);
+--   ('party', party, role, name, received_kg, received_units, shipped_on_kg, sold_units,
+--    sold_kg) for every party that received, shipped on or sold any of them;
+--   ('unsold', party, lot, gtin, kg_per_unit, units_held, ...) for every party that holds
+--    some of a lot packed in units (received - shipped on - sold > 0): a processor's own
+--    stock of what it made is among these, recall() leaves it out.
+-- Movements come from lot_flow (migration 0003): one row per lot and party with the shipment
+-- lines and till records summed by triggers, so a lot costs one lookup here, not one per
+-- shipment line, shipment and retailer. Sums and roles are made here so that a county's tens
+-- of thousands of movements never reach Python; rounding is left to recall(), the same on
+-- both databases.
+-- PostgreSQL has its own copy of this file (recall.postgresql.sql): only the lookups differ.
 WITH RECURSIVE seeds(lot_id) AS (
     /*SEEDS*/
 ),
@@ -18,16 +25,33 @@ descendants(lot_id, depth) AS (
     JOIN edge AS e ON e.parent_lot = d.lot_id
     WHERE d.depth < :max_depth
 ),
-lots AS (SELECT lot_id, MAX(depth) AS depth FROM descendants GROUP BY lot_id)
-SELECT 'lot' AS kind, l.lot_id, NULL AS party, NULL AS from_party, lot.gtin,
-       lot.quantity_kg AS kg,
-       lot.units, l.depth
-FROM lots AS l JOIN lot ON lot.lot_id = l.lot_id
+lots AS (
+    SELECT d.lot_id, MAX(d.depth) AS depth, lot.gtin, lot.units,
+           CASE WHEN lot.units > 0 THEN lot.quantity_kg / lot.units END AS unit_kg
+    FROM descendants AS d JOIN lot ON lot.lot_id = d.lot_id
+    GROUP BY d.lot_id, lot.gtin, lot.units, lot.quantity_kg
+),
+flows AS (
+    SELECT f.party_id, f.lot_id, l.gtin, l.unit_kg, f.received_kg, f.shipped_kg, f.sold_units
+    FROM lots AS l JOIN lot_flow AS f ON f.lot_id = l.lot_id
+),
+parties AS (
+    SELECT party_id, SUM(received_kg) AS received_kg,
+           SUM(COALESCE(received_kg / NULLIF(unit_kg, 0), 0)) AS received_units,
+           SUM(shipped_kg) AS shipped_kg, SUM(sold_units) AS sold_units,
+           SUM(sold_units * COALESCE(unit_kg, 0)) AS sold_kg
+    FROM flows
+    GROUP BY party_id
+)
+SELECT 'lot' AS kind, lot_id AS id, gtin AS s1, NULL AS s2, units AS n1, depth AS n2,
+       NULL AS n3, NULL AS n4, NULL AS n5
+FROM lots
 UNION ALL
-SELECT 'shipped', sl.lot_id, s.to_party, s.from_party, NULL, sl.kg, NULL, NULL
-FROM shipment_lot AS sl JOIN shipment AS s ON s.shipment_id = sl.shipment_id
-WHERE sl.lot_id IN (SELECT lot_id FROM lots)
+SELECT 'party', g.party_id, p.role, p.name, g.received_kg, g.received_units, g.shipped_kg,
+       g.sold_units, g.sold_kg
+FROM parties AS g LEFT JOIN party AS p ON p.party_id = g.party_id
 UNION ALL
-SELECT 'sold', ls.lot_id, ls.retailer_id, NULL, NULL, NULL, ls.units, NULL
-FROM lot_sale AS ls
-WHERE ls.lot_id IN (SELECT lot_id FROM lots)
+SELECT 'unsold', party_id, lot_id, gtin, unit_kg,
+       (received_kg - shipped_kg) / unit_kg - sold_units, NULL, NULL, NULL
+FROM flows
+WHERE unit_kg <> 0 AND (received_kg - shipped_kg) / unit_kg - sold_units > 1e-9

@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from bench import generate
-from bench.lineage import per_hop_back, per_hop_recall, pick_county
+from bench.lineage import (
+    _flows_from_base,
+    _params,
+    _rounded,
+    per_hop_back,
+    per_hop_recall,
+    pick_county,
+)
+from traceability import lineage
 from traceability.lineage import recall, trace_back
 from traceability.store import open_store, reset_engines
 
@@ -74,13 +82,19 @@ def test_store_is_shaped_like_ingest(store) -> None:  # type: ignore[no-untyped-
         "SELECT COUNT(*) FROM sale JOIN lot USING (lot_id) "
         "WHERE lot.gtin IS NULL OR lot.gtin <> sale.gtin OR sale.time < lot.made_at"
     ).fetchone() == (0,)
-    # lot_sale filled in one pass at the end, as the triggers would have kept it, and the
-    # triggers are back for whatever writes to the store later
-    sums = "SELECT lot_id, retailer_id, SUM(quantity_units), COUNT(*) FROM sale GROUP BY 1, 2"
-    kept = "SELECT lot_id, retailer_id, units, sales FROM lot_sale"
-    assert sorted(raw.execute(kept)) == sorted(raw.execute(sums)) and counts["lot_sale"] > 0
+    # lot_flow filled in one pass at the end, as the triggers would have kept it (their sums
+    # checked against the base tables by tests/test_lot_flow.py), and the triggers are back
+    # for whatever writes to the store later
+    sold = "SELECT lot_id, retailer_id, SUM(quantity_units) FROM sale GROUP BY 1, 2"
+    kept = "SELECT lot_id, party_id, sold_units FROM lot_flow WHERE sold_units > 0"
+    assert sorted(raw.execute(kept)) == sorted(raw.execute(sold)) and counts["lot_flow"] > 0
+    lines = "SELECT SUM(kg), COUNT(*) FROM shipment_lot"
+    flows = "SELECT SUM(received_kg), SUM(shipped_kg), SUM(records) FROM lot_flow"
+    (kg, n), (received, shipped, records) = (raw.execute(q).fetchone() for q in (lines, flows))
+    assert abs(received - kg) < 1e-6 * kg and abs(shipped - kg) < 1e-6 * kg
+    assert records == 2 * n + raw.execute("SELECT COUNT(*) FROM sale").fetchone()[0]
     triggers = raw.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'")
-    assert triggers.fetchone() == (3,)
+    assert triggers.fetchone() == (7,)
 
 
 def test_trace_back_equals_the_per_hop_loop(store) -> None:  # type: ignore[no-untyped-def]
@@ -105,6 +119,20 @@ def test_county_recall_equals_the_per_hop_loop(store) -> None:  # type: ignore[n
     assert doc["lots"] == base["lots"] and len(doc["packed_lots"]) > 10
     assert doc["totals"]["shipped_kg"] == pytest.approx(base["shipped_kg"])
     assert doc["totals"]["sold_units"] == base["sold_units"]
+
+
+def test_recall_reads_from_lot_flow_what_the_base_tables_add_up_to(store) -> None:  # type: ignore[no-untyped-def]
+    """The generator fills lot_flow in one pass: the recall's rows from it equal the same rows
+    summed from shipment_lot, shipment and sale (the SQL the benchmark measures beside it)."""
+    eng, _ = store
+    county = pick_county(PLOTS).code
+    sql = lineage.recall_sql("county", "sqlite")
+    with lineage.reading(eng) as reader:
+        ours = sorted(_rounded(r) for r in reader.tuples(sql, _params(county)))
+        summed = _flows_from_base(sql, "sqlite")
+        base = sorted(_rounded(r) for r in reader.tuples(summed, _params(county)))
+    assert ours == base
+    assert {r[0] for r in ours} == {"lot", "party", "unsold"}
 
 
 def test_the_cache_key_names_size_seed_and_schema(tmp_path: Path) -> None:

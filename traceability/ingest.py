@@ -185,13 +185,20 @@ class Loader:
     def flush(self) -> None:
         for table in INSERT_ORDER:
             rows = self.pending.pop(table, [])
-            if table == "sale":
-                # Each sale updates its (lot, retailer) row of lot_sale through a trigger, which
-                # locks that row: two files loading at once lock them in the same order, so
-                # they wait for each other instead of deadlocking.
-                rows.sort(key=lambda r: (r["lot_id"], r["retailer_id"]))
+            if table in FLOW_ORDER:
+                # Each sale and shipment line updates rows of lot_flow through a trigger, which
+                # locks them: two files loading at once lock them in lot order, so they mostly
+                # wait for each other instead of deadlocking (PostgreSQL breaks what is left,
+                # and the task's retry loads it again).
+                rows.sort(key=FLOW_ORDER[table])
             for chunk in _chunks(rows, 5000):
                 self.conn.execute(insert(TABLES[table]), chunk)
+
+
+FLOW_ORDER: dict[str, Any] = {
+    "sale": lambda r: (r["lot_id"], r["retailer_id"]),
+    "shipment_lot": lambda r: (r["lot_id"], r["shipment_id"]),
+}
 
 
 def _chunks(seq: Sequence[Any] | list[Any], size: int = CHUNK) -> Iterable[list[Any]]:

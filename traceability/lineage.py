@@ -10,11 +10,11 @@ SQL runs the same way, on the driver's cursor, in autocommit.
 from __future__ import annotations
 
 import gc
-from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from traceability import sqlrun
@@ -296,7 +296,7 @@ def _recall(
     }
     with _no_cycle_collection():
         rows = reader.tuples(recall_sql(kind, reader.dialect), params)
-        return _recall_doc(reader, kind, key, date_from, date_to, rows)
+        return _recall_doc(kind, key, date_from, date_to, rows)
 
 
 @contextmanager
@@ -316,92 +316,70 @@ def _no_cycle_collection() -> Iterator[None]:
 
 
 def _recall_doc(
-    reader: Reader,
     kind: str,
     key: str,
     date_from: datetime | None,
     date_to: datetime | None,
     rows: list[tuple[Any, ...]],
 ) -> dict[str, Any]:
-    """recall()'s answer from the rows of sql/recall.sql, in single passes over them (a county
-    is tens of thousands of rows: per-party totals must not rescan the stock list)."""
-    lots: dict[str, tuple[str | None, float, int | None]] = {}  # lot -> (gtin, kg, units)
-    unit_kg: dict[str, float] = {}  # kg per unit of a lot packed in units
-    moves: list[tuple[Any, ...]] = []
+    """recall()'s answer from the rows of sql/recall.sql: lots, per-party sums (made by the
+    database) and the stock held per party and lot. What is left here is rounding, leaving a
+    processor's own stock out of "unsold", and sorting, in single passes over the rows."""
+    lot_rows: list[tuple[Any, ...]] = []
+    parties: dict[str, tuple[Any, ...]] = {}
+    held: list[tuple[Any, ...]] = []
     for row in rows:
         if row[0] == "lot":
-            _, lot_id, _, _, gtin, kg, units, depth = row
-            if depth >= MAX_DEPTH:
-                raise LineageCycle(f"descendants of {kind} {key} go deeper than {MAX_DEPTH} steps")
-            lots[lot_id] = (gtin, kg, units)
-            if units:
-                unit_kg[lot_id] = kg / units
+            lot_rows.append(row)
+        elif row[0] == "party":
+            parties[row[1]] = row
         else:
-            moves.append(row)
-    # Per party: received kg, received units, shipped-on kg, sold units, sold kg.
-    per: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0, 0.0])
-    # Stock in units per (party, lot): received - shipped on - sold. A warehouse that passed
-    # everything on holds nothing; a retailer holds what it received and did not sell.
-    stock: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+            held.append(row)
+    if lot_rows and max(r[5] for r in lot_rows) >= MAX_DEPTH:
+        raise LineageCycle(f"descendants of {kind} {key} go deeper than {MAX_DEPTH} steps")
+    lots = sorted(r[1] for r in lot_rows)
+    packed_rows = [r for r in lot_rows if r[2]]
+    packed = sorted(r[1] for r in packed_rows)
+    packed_units = int(sum(r[4] or 0 for r in packed_rows))
+    # a mill's own stock of what it made is not on a shelf
+    shelved = sorted((r for r in held if parties[r[1]][2] != "processor"), key=itemgetter(1, 2))
+    unsold = []
+    held_by: dict[str, list[float]] = {}
+    for r in shelved:
+        party, n = r[1], r[5]
+        u = round(n, 3)
+        k = round(n * r[4], 3)
+        unsold.append({"party": party, "lot": r[2], "gtin": r[3], "units": u, "kg": k})
+        total = held_by.get(party)
+        if total is None:
+            held_by[party] = [u, k]
+        else:
+            total[0] += u
+            total[1] += k
+    out = []
     shipped_kg = 0.0
     sold_units = 0
-    unit_of = unit_kg.get
-    for row_kind, lot_id, party, from_party, _, kg, units, _ in moves:
-        unit = unit_of(lot_id)
-        e = per[party]
-        if row_kind == "shipped":
-            moved = kg / unit if unit else 0.0
-            shipped_kg += kg
-            e[0] += kg
-            e[1] += moved
-            stock[party][lot_id] += moved
-            if from_party is not None:
-                per[from_party][2] += kg
-                stock[from_party][lot_id] -= moved
-        else:
-            n = int(units)
-            sold_units += n
-            e[3] += n
-            e[4] += n * (unit or 0.0)
-            stock[party][lot_id] -= n
-    roles = _roles(reader, sorted(per))
-    unsold = []
-    held: dict[str, tuple[float, float]] = {}
-    for party in sorted(stock):
-        if roles.get(party, {}).get("role") == "processor":
-            continue  # a mill's own stock of what it made is not on a shelf
-        held_units = held_kg = 0.0
-        lots_held = stock[party]
-        for lot_id in sorted(lot for lot, n in lots_held.items() if n > 1e-9):
-            n = lots_held[lot_id]
-            u = round(n, 3)
-            k = round(n * unit_of(lot_id, 0.0), 3)
-            unsold.append(
-                {"party": party, "lot": lot_id, "gtin": lots[lot_id][0], "units": u, "kg": k}
-            )
-            held_units += u
-            held_kg += k
-        held[party] = (held_units, held_kg)
-    parties = []
-    for party in sorted(per):
-        received_kg, received_units, shipped_on_kg, sold_n, sold_kg = per[party]
-        role = roles.get(party, {})
-        parties.append(
+    for party in sorted(parties):
+        _, _, role, name, received_kg, received_units, shipped_on_kg, sold_n, sold_kg = parties[
+            party
+        ]
+        shipped_kg += received_kg  # every line's kg is received by exactly one party
+        sold_units += int(sold_n)
+        held_units, held_kg = held_by.get(party, (0.0, 0.0))
+        out.append(
             {
                 "party": party,
                 "received_kg": round(received_kg, 3),
                 "received_units": round(received_units, 3),
                 "shipped_on_kg": round(shipped_on_kg, 3),
-                "sold_units": sold_n,
+                "sold_units": int(sold_n),
                 "sold_kg": round(sold_kg, 3),
-                "role": role.get("role"),
-                "name": role.get("name"),
-                "unsold_units": round(held.get(party, (0.0, 0.0))[0], 3),
-                "unsold_kg": round(held.get(party, (0.0, 0.0))[1], 3),
+                "role": role,
+                "name": name,
+                "unsold_units": round(held_units, 3),
+                "unsold_kg": round(held_kg, 3),
             }
         )
-    packed = sorted(k for k, v in lots.items() if v[0])
-    packed_units = sum(lots[k][2] or 0 for k in packed)
     return {
         "query": {
             "kind": kind,
@@ -409,10 +387,10 @@ def _recall_doc(
             "from": date_from.isoformat() if date_from else None,
             "to": date_to.isoformat() if date_to else None,
         },
-        "lots": sorted(lots),
+        "lots": lots,
         "packed_lots": packed,
-        "retailers": [p["party"] for p in parties if p["role"] == "retailer"],
-        "parties": parties,
+        "retailers": [p["party"] for p in out if p["role"] == "retailer"],
+        "parties": out,
         "unsold": unsold,
         "totals": {
             "lots": len(lots),
@@ -421,15 +399,6 @@ def _recall_doc(
             "unsold_units": packed_units - sold_units,
             "shipped_kg": round(shipped_kg, 3),
         },
-    }
-
-
-def _roles(reader: Reader, parties: list[str]) -> dict[str, dict[str, Any]]:
-    if not parties:
-        return {}
-    sql = "SELECT party_id, role, name FROM party WHERE party_id IN :ids"
-    return {
-        r.party_id: {"role": r.role, "name": r.name} for r in reader.rows(sql, {"ids": parties})
     }
 
 

@@ -220,17 +220,21 @@ class Sale(Base):
     event_id: Mapped[str] = mapped_column(ForeignKey("event.event_id"))
 
 
-class LotSale(Base):
-    """Units sold per lot and retailer: ``sale`` summed, kept by database triggers
-    (migration 0002), so a recall reads one row per lot and retailer, not every till record.
-    Written by the triggers only."""
+class LotFlow(Base):
+    """Per lot and party: kg received and shipped on (shipment lines) and units sold (till
+    records), with the number of records behind the row. Kept by database triggers on sale,
+    shipment_lot and shipment (migration 0003), so a recall reads one row per lot and party
+    instead of every line, shipment and till record; the stock a party holds of a lot is
+    (received_kg - shipped_kg) / kg per unit - sold_units. Written by the triggers only."""
 
-    __tablename__ = "lot_sale"
+    __tablename__ = "lot_flow"
     __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy's own form
     lot_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    retailer_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    units: Mapped[int] = mapped_column(BigInteger)
-    sales: Mapped[int] = mapped_column(Integer)
+    party_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    received_kg: Mapped[float] = mapped_column(Float)
+    shipped_kg: Mapped[float] = mapped_column(Float)
+    sold_units: Mapped[int] = mapped_column(BigInteger)
+    records: Mapped[int] = mapped_column(Integer)
 
 
 class Code(Base):

@@ -87,6 +87,18 @@ POSTGRESQL_TRIGGER = (
 
 
 def upgrade() -> None:
+    create_lot_sale()
+    with op.batch_alter_table("shipment_lot", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_shipment_lot_lot_id"))
+        batch_op.create_index(
+            "ix_shipment_lot_lot_cover", ["lot_id", "shipment_id", "kg"], unique=False
+        )
+    with op.batch_alter_table("plot", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_plot_farm_id"), ["farm_id"], unique=False)
+
+
+def create_lot_sale() -> None:
+    """lot_sale, filled from sale, and its triggers (also migration 0003's downgrade)."""
     op.create_table(
         "lot_sale",
         sa.Column("lot_id", sa.String(length=128), nullable=False),
@@ -107,13 +119,6 @@ def upgrade() -> None:
     else:
         for sql in SQLITE_TRIGGERS:
             op.execute(sql)
-    with op.batch_alter_table("shipment_lot", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_shipment_lot_lot_id"))
-        batch_op.create_index(
-            "ix_shipment_lot_lot_cover", ["lot_id", "shipment_id", "kg"], unique=False
-        )
-    with op.batch_alter_table("plot", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_plot_farm_id"), ["farm_id"], unique=False)
 
 
 def downgrade() -> None:
@@ -122,6 +127,11 @@ def downgrade() -> None:
     with op.batch_alter_table("shipment_lot", schema=None) as batch_op:
         batch_op.drop_index("ix_shipment_lot_lot_cover")
         batch_op.create_index(batch_op.f("ix_shipment_lot_lot_id"), ["lot_id"], unique=False)
+    drop_lot_sale()
+
+
+def drop_lot_sale() -> None:
+    """lot_sale and its triggers gone (also migration 0003's upgrade)."""
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER tr_sale_lot_sale ON sale")
         op.execute("DROP FUNCTION heitu_lot_sale()")
