@@ -51,7 +51,7 @@ from stdnum import ean
 from traceability.sqlrun import sql_text
 
 #: Bump when the generated rows change shape: it is part of the cache key.
-GEN_VERSION = 1
+GEN_VERSION = 2
 PLOTS_PER_COUNTY = 2000
 MAX_COUNTIES = 100
 OUT = Path(__file__).resolve().parent / "out"
@@ -114,7 +114,17 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "made_by",
         "event_id",
     ),
-    "edge": ("parent_lot", "child_lot", "kg", "share", "event_id"),
+    # child_*: the child lot's fields, as the triggers of migration 0004 copy them
+    "edge": (
+        "parent_lot",
+        "child_lot",
+        "kg",
+        "share",
+        "event_id",
+        "child_gtin",
+        "child_units",
+        "child_kg",
+    ),
     "shipment": (
         "shipment_id",
         "carrier_id",
@@ -140,8 +150,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     # fill it in one pass instead (sql/lot_flow_fill.sql, as migration 0003's backfill).
     "lot_flow": ("lot_id", "party_id", "received_kg", "shipped_kg", "sold_units", "records"),
 }
-#: The tables whose triggers keep lot_flow.
-FLOW_SOURCES = ("sale", "shipment_lot", "shipment")
+#: The tables whose triggers keep lot_flow (sale, shipment_lot, shipment) and the edges'
+#: copies of their child lots (edge, lot).
+TRIGGERED = ("sale", "shipment_lot", "shipment", "edge", "lot")
 Rows = dict[str, list[tuple[Any, ...]]]
 
 
@@ -732,7 +743,7 @@ class _Gen:
         total = sum(kg for _, kg in inputs)
         edge = self.rows["edge"]
         for parent, kg in inputs:
-            edge.append((parent, lot, _kg(kg), _kg(kg) / _kg(total), ev))
+            edge.append((parent, lot, _kg(kg), _kg(kg) / _kg(total), ev, gtin, units, _kg(out_t)))
         return _Lot(lot, out_t, t)
 
     def pack(
@@ -1177,8 +1188,9 @@ def copy_to_postgres(
             pg.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
         for name, _ in indexes:
             pg.execute(f'DROP INDEX "{name}"')
-        # lot_flow comes from the SQLite store; its triggers would sum every line and sale again.
-        for table in FLOW_SOURCES:
+        # lot_flow and the edges' copies of their child lots come from the SQLite store; the
+        # triggers would make them again row by row.
+        for table in TRIGGERED:
             pg.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         for table, cols in COLUMNS.items():
             start = time.perf_counter()
@@ -1190,7 +1202,7 @@ def copy_to_postgres(
                     n += 1
             counts[table] = n
             log(f"  COPY {table}: {n:,} rows ({time.perf_counter() - start:.0f} s)")
-        for table in FLOW_SOURCES:
+        for table in TRIGGERED:
             pg.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
         pg.execute(
             "SELECT setval(pg_get_serial_sequence('plot', 'id'), "

@@ -43,12 +43,15 @@ PLANS = generate.OUT / "plans"
 # The walk as first written for PostgreSQL (a bare LATERAL join, which the planner flattens
 # into a plain join): kept here so the bench shows it beside the shipped file.
 LATERAL_WALK = """
-descendants(lot_id, depth) AS (
-    SELECT lot_id, 0 FROM seeds
+descendants(lot_id, depth, gtin, units, kg) AS (
+    SELECT lot_id, 0, gtin, units, kg FROM seeds
     UNION
-    SELECT e.child_lot, d.depth + 1
+    SELECT e.child_lot, d.depth + 1, e.child_gtin, e.child_units, e.child_kg
     FROM descendants AS d
-    CROSS JOIN LATERAL (SELECT child_lot FROM edge WHERE edge.parent_lot = d.lot_id) AS e
+    CROSS JOIN LATERAL (
+        SELECT child_lot, child_gtin, child_units, child_kg FROM edge
+        WHERE edge.parent_lot = d.lot_id
+    ) AS e
     WHERE d.depth < :max_depth
 ),"""
 
@@ -942,23 +945,20 @@ def findings(res: dict[str, Any]) -> list[str]:
         "",
         "Where a county recall's time goes (median ms, this run): "
         + "; ".join(split)
-        + ". Every lot costs three index lookups: its children in edge (the walk), its own row "
-        "in lot (GTIN, units, kg) and its movements in lot_flow. lot_flow (migration 0003) "
-        "replaced two more per lot (its shipment lines with their shipments, its lot_sale "
-        "rows) and moved the sums per party into the SQL: 16,854 rows reach Python instead of "
-        "24,944. On PostgreSQL a lookup costs 2-3 us here (EXPLAIN ANALYZE), so the three per "
-        "lot alone take 70 to 100 ms for 11,109 lots: the 100 ms target needs fewer than three "
-        "lookups per lot. Tried on 2026-12-01 and not kept: one table holding a lot's "
-        "children, its own row and its movements together (one lookup per lot, but three "
-        "times the rows through the recursive walk: 83 ms for the walk alone on PostgreSQL, "
-        "112 ms on SQLite), covering indexes on lot and lot_flow (index-only lookups, no "
-        "gain beyond the noise), the ids in C collation (none), probing the lots in id order "
-        "(none). Promising, as a prototype on the PostgreSQL copy only: a lot's GTIN, units "
-        "and kg carried on its incoming edges (and returned by the seed query), so the walk "
-        "brings them and the lot lookup goes: the recall's SQL took 77-79 ms at best and "
-        "105-117 ms median against 94-120 and 119-157 ms for the shipped SQL in the same "
-        "process, same rows. It needs triggers that fill an edge's copy when either side "
-        "arrives or the lot changes, and is not built yet.",
+        + ". Every lot costs two index lookups: the walk's step to it in edge, which now "
+        "carries the child lot's GTIN, units and kg (migration 0004; index ix_edge_walk), and "
+        "its movements in lot_flow (migration 0003). Before them a lot cost five: the walk, "
+        "its own row in lot, its shipment lines, each line's shipment and its lot_sale rows; "
+        "and the sums per party moved into the SQL, so 16,854 rows reach Python instead of "
+        "24,944. On PostgreSQL a lookup costs 2-3 us here (EXPLAIN ANALYZE), 45-70 ms for the "
+        "two per lot of 11,109 lots. Tried on 2026-12-01 and not kept: one table holding a "
+        "lot's children, its own row and its movements together (one lookup per lot, but "
+        "three times the rows through the recursive walk: 83 ms for the walk alone on "
+        "PostgreSQL, 112 ms on SQLite), covering indexes on lot and lot_flow (no gain beyond "
+        "the noise), the ids in C collation (none), probing the lots in id order (none). "
+        "Carrying the child's fields on the edge measured, as a prototype on the PostgreSQL "
+        "copy: the recall's SQL 77-79 ms at best and 105-117 ms median against 94-120 and "
+        "119-157 ms with the lot lookup, in the same process, same rows.",
     ]
     pg = res["dbs"].get("postgresql")
     if not pg:

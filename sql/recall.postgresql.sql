@@ -1,6 +1,6 @@
 -- Everything made from the recall's seed lots, where it went and what is left.
 -- The same rows as sql/recall.sql (see there), on PostgreSQL: every step from a lot to its rows
--- in edge, lot and lot_flow, and from a party to its row in party, is a LATERAL subquery with
+-- in edge and lot_flow, and from a party to its row in party, is a LATERAL subquery with
 -- OFFSET 0. The OFFSET keeps the planner from flattening the subquery into a plain join (which
 -- it does with a bare LATERAL), so each one runs as an index lookup per lot whatever the
 -- statistics say. With a plain join, PostgreSQL cannot estimate the recursive term and, when
@@ -8,27 +8,26 @@
 -- hash-joins full scans of edge at every step and of the tables behind it: seconds for a
 -- county instead of tens of ms (issue 3; bench/lineage.py measures every variant).
 -- SQLite's planner takes the indexes on its own.
-WITH RECURSIVE seeds(lot_id) AS (
+WITH RECURSIVE seeds(lot_id, gtin, units, kg) AS (
     /*SEEDS*/
 ),
-descendants(lot_id, depth) AS (
-    SELECT lot_id, 0 FROM seeds
+descendants(lot_id, depth, gtin, units, kg) AS (
+    SELECT lot_id, 0, gtin, units, kg FROM seeds
     UNION
-    SELECT e.child_lot, d.depth + 1
+    SELECT e.child_lot, d.depth + 1, e.child_gtin, e.child_units, e.child_kg
     FROM descendants AS d
     CROSS JOIN LATERAL (
-        SELECT child_lot FROM edge WHERE edge.parent_lot = d.lot_id OFFSET 0
+        SELECT child_lot, child_gtin, child_units, child_kg FROM edge
+        WHERE edge.parent_lot = d.lot_id OFFSET 0
     ) AS e
     WHERE d.depth < :max_depth
 ),
-walked AS (SELECT lot_id, MAX(depth) AS depth FROM descendants GROUP BY lot_id),
 lots AS (
-    SELECT w.lot_id, w.depth, lt.gtin, lt.units,
-           CASE WHEN lt.units > 0 THEN lt.quantity_kg / lt.units END AS unit_kg
-    FROM walked AS w
-    CROSS JOIN LATERAL (
-        SELECT gtin, units, quantity_kg FROM lot WHERE lot.lot_id = w.lot_id OFFSET 0
-    ) AS lt
+    SELECT lot_id, MAX(depth) AS depth, MAX(gtin) AS gtin, MAX(units) AS units,
+           CASE WHEN MAX(units) > 0 THEN MAX(kg) / MAX(units) END AS unit_kg
+    FROM descendants
+    GROUP BY lot_id
+    HAVING MAX(kg) IS NOT NULL
 ),
 flows AS (
     SELECT f.party_id, l.lot_id, l.gtin, l.unit_kg, f.received_kg, f.shipped_kg, f.sold_units

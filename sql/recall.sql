@@ -8,28 +8,32 @@
 --   ('unsold', party, lot, gtin, kg_per_unit, units_held, ...) for every party that holds
 --    some of a lot packed in units (received - shipped on - sold > 0): a processor's own
 --    stock of what it made is among these, recall() leaves it out.
+-- The walk reads each child lot's GTIN, units and kg from its edge (copies kept by triggers,
+-- migration 0004; index ix_edge_walk) and the seeds' from their own rows, so no lot is looked
+-- up on its own; a lot not in the store yet (NULL copies) is walked through but not listed.
 -- Movements come from lot_flow (migration 0003): one row per lot and party with the shipment
 -- lines and till records summed by triggers, so a lot costs one lookup here, not one per
 -- shipment line, shipment and retailer. Sums and roles are made here so that a county's tens
 -- of thousands of movements never reach Python; rounding is left to recall(), the same on
 -- both databases.
 -- PostgreSQL has its own copy of this file (recall.postgresql.sql): only the lookups differ.
-WITH RECURSIVE seeds(lot_id) AS (
+WITH RECURSIVE seeds(lot_id, gtin, units, kg) AS (
     /*SEEDS*/
 ),
-descendants(lot_id, depth) AS (
-    SELECT lot_id, 0 FROM seeds
+descendants(lot_id, depth, gtin, units, kg) AS (
+    SELECT lot_id, 0, gtin, units, kg FROM seeds
     UNION
-    SELECT e.child_lot, d.depth + 1
+    SELECT e.child_lot, d.depth + 1, e.child_gtin, e.child_units, e.child_kg
     FROM descendants AS d
     JOIN edge AS e ON e.parent_lot = d.lot_id
     WHERE d.depth < :max_depth
 ),
 lots AS (
-    SELECT d.lot_id, MAX(d.depth) AS depth, lot.gtin, lot.units,
-           CASE WHEN lot.units > 0 THEN lot.quantity_kg / lot.units END AS unit_kg
-    FROM descendants AS d JOIN lot ON lot.lot_id = d.lot_id
-    GROUP BY d.lot_id, lot.gtin, lot.units, lot.quantity_kg
+    SELECT lot_id, MAX(depth) AS depth, MAX(gtin) AS gtin, MAX(units) AS units,
+           CASE WHEN MAX(units) > 0 THEN MAX(kg) / MAX(units) END AS unit_kg
+    FROM descendants
+    GROUP BY lot_id
+    HAVING MAX(kg) IS NOT NULL
 ),
 flows AS (
     SELECT f.party_id, f.lot_id, l.gtin, l.unit_kg, f.received_kg, f.shipped_kg, f.sold_units

@@ -93,8 +93,15 @@ def test_store_is_shaped_like_ingest(store) -> None:  # type: ignore[no-untyped-
     (kg, n), (received, shipped, records) = (raw.execute(q).fetchone() for q in (lines, flows))
     assert abs(received - kg) < 1e-6 * kg and abs(shipped - kg) < 1e-6 * kg
     assert records == 2 * n + raw.execute("SELECT COUNT(*) FROM sale").fetchone()[0]
+    # every edge carries its child lot's fields, as migration 0004's triggers keep them
+    copies = (
+        "SELECT COUNT(*) FROM edge JOIN lot ON lot.lot_id = edge.child_lot "
+        "WHERE edge.child_gtin IS NOT lot.gtin OR edge.child_units IS NOT lot.units "
+        "OR edge.child_kg IS NOT lot.quantity_kg"
+    )
+    assert raw.execute(copies).fetchone() == (0,)
     triggers = raw.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'")
-    assert triggers.fetchone() == (7,)
+    assert triggers.fetchone() == (12,)
 
 
 def test_trace_back_equals_the_per_hop_loop(store) -> None:  # type: ignore[no-untyped-def]

@@ -160,7 +160,12 @@ class Lot(Base):
 
 
 class Edge(Base):
-    """Parent lot -> child lot. ``share`` = kg / all input kg of that transformation."""
+    """Parent lot -> child lot. ``share`` = kg / all input kg of that transformation.
+
+    ``child_gtin``, ``child_units``, ``child_kg``: a copy of the child lot's fields, kept by
+    database triggers on edge and lot (migration 0004; NULL while the child lot is not in the
+    store), so a recall's walk reads them from ``ix_edge_walk`` instead of looking up every
+    lot it reaches. Written by the triggers only."""
 
     __tablename__ = "edge"
     parent_lot: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -168,7 +173,13 @@ class Edge(Base):
     kg: Mapped[float] = mapped_column(Float)
     share: Mapped[float] = mapped_column(Float)
     event_id: Mapped[str] = mapped_column(ForeignKey("event.event_id"))
-    __table_args__ = (Index("ix_edge_child", "child_lot", "parent_lot", "share"),)
+    child_gtin: Mapped[str | None] = mapped_column(String(14))
+    child_units: Mapped[int | None] = mapped_column(Integer)
+    child_kg: Mapped[float | None] = mapped_column(Float)
+    __table_args__ = (
+        Index("ix_edge_child", "child_lot", "parent_lot", "share"),
+        Index("ix_edge_walk", "parent_lot", "child_lot", "child_gtin", "child_units", "child_kg"),
+    )
 
 
 class Shipment(Base):

@@ -1,0 +1,109 @@
+"""edge.child_gtin / child_units / child_kg: each edge's copy of its child lot's fields, kept by
+triggers on edge and lot (migration 0004), which the recall's walk reads instead of looking up
+every lot it reaches. They must equal the lot's fields after any write, whichever arrives
+first, on SQLite and PostgreSQL, and a store migrated from 0003 must get them filled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from tests.season import write_season
+from traceability.lineage import recall
+from traceability.pipeline import ingest_dir
+from traceability.store import MIGRATIONS, open_store
+
+# Edges whose copy differs from the child lot's row (NULLs when the lot is not in the store)
+STALE = """
+SELECT e.parent_lot, e.child_lot FROM edge AS e LEFT JOIN lot AS l ON l.lot_id = e.child_lot
+WHERE NOT (
+    (e.child_gtin = l.gtin OR (e.child_gtin IS NULL AND l.gtin IS NULL))
+    AND (e.child_units = l.units OR (e.child_units IS NULL AND l.units IS NULL))
+    AND (e.child_kg = l.quantity_kg OR (e.child_kg IS NULL AND l.quantity_kg IS NULL))
+)
+"""
+
+
+def stale(eng: Engine) -> list[tuple]:
+    with eng.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(STALE))]
+
+
+def copy_of(eng: Engine, child: str) -> set[tuple]:
+    with eng.connect() as conn:
+        rows = conn.execute(
+            text("SELECT child_gtin, child_units, child_kg FROM edge WHERE child_lot = :c"),
+            {"c": child},
+        )
+        return {tuple(r) for r in rows}
+
+
+def test_ingest_fills_every_edge_from_its_child_lot(inbox: Path, store_url: str) -> None:
+    write_season(inbox)
+    ingest_dir(inbox, store_url)
+    eng = open_store(store_url)
+    with eng.connect() as conn:
+        packed = conn.execute(
+            text("SELECT lot_id, gtin, units, quantity_kg FROM lot WHERE gtin IS NOT NULL")
+        ).first()
+        edges = conn.execute(text("SELECT COUNT(*) FROM edge")).scalar()
+    assert edges > 0 and stale(eng) == []
+    assert copy_of(eng, packed.lot_id) == {tuple(packed[1:])}
+
+
+def test_copies_follow_the_lot_whichever_arrives_first(inbox: Path, store_url: str) -> None:
+    write_season(inbox)
+    ingest_dir(inbox, store_url)
+    eng = open_store(store_url)
+    with eng.begin() as conn:  # an edge to a lot the store does not know yet (EPCIS may)
+        parent, event = conn.execute(text("SELECT lot_id, event_id FROM lot LIMIT 1")).one()
+        conn.execute(
+            text(
+                "INSERT INTO edge (parent_lot, child_lot, kg, share, event_id) "
+                "VALUES (:p, 'LATE-1', 10, 1, :e)"
+            ),
+            {"p": parent, "e": event},
+        )
+    assert copy_of(eng, "LATE-1") == {(None, None, None)}
+    assert "LATE-1" not in recall(eng, "lot", parent)["lots"]  # walked through, not listed
+    with eng.begin() as conn:  # the lot arrives
+        conn.execute(
+            text(
+                "INSERT INTO lot (lot_id, step, gtin, quantity_kg, units, made_at, made_by, "
+                "event_id) VALUES ('LATE-1', 'packing', '06901234567892', 10, 4, "
+                "'2026-10-05 00:00:00', 'MILL', :e)"
+            ),
+            {"e": event},
+        )
+    assert copy_of(eng, "LATE-1") == {("06901234567892", 4, 10.0)}
+    assert "LATE-1" in recall(eng, "lot", parent)["packed_lots"]
+    with eng.begin() as conn:  # corrected
+        conn.execute(text("UPDATE lot SET units = 5, quantity_kg = 12.5 WHERE lot_id = 'LATE-1'"))
+    assert copy_of(eng, "LATE-1") == {("06901234567892", 5, 12.5)}
+    assert stale(eng) == []
+    with eng.begin() as conn:  # and gone
+        conn.execute(text("DELETE FROM lot WHERE lot_id = 'LATE-1'"))
+    assert copy_of(eng, "LATE-1") == {(None, None, None)} and stale(eng) == []
+
+
+def test_migration_fills_the_copies(inbox: Path, store_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    write_season(inbox)
+    ingest_dir(inbox, store_url)
+    eng = open_store(store_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0003")
+    with eng.connect() as conn:
+        columns = conn.execute(text("SELECT * FROM edge LIMIT 1")).keys()
+        assert "child_kg" not in columns
+    eng = open_store(store_url)  # what every command does: migrate to the head
+    assert stale(eng) == []
+    with eng.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM edge WHERE child_kg IS NULL")).scalar() == 0
