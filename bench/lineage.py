@@ -386,7 +386,7 @@ def bench_recall(eng: Engine, county: str, runs: int) -> dict[str, Any]:
 
 def _walk_variant(sql: str, walk: str) -> str:
     """sql/recall*.sql with its descendants CTE replaced by ``walk``."""
-    head, rest = sql.split("descendants(lot_id, depth) AS (", 1)
+    head, rest = sql.split("descendants(", 1)
     _, tail = rest.split("\n),", 1)
     return head + walk.strip() + tail
 

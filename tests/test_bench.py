@@ -13,9 +13,11 @@ import pytest
 
 from bench import generate
 from bench.lineage import (
+    LATERAL_WALK,
     _flows_from_base,
     _params,
     _rounded,
+    _walk_variant,
     per_hop_back,
     per_hop_recall,
     pick_county,
@@ -140,6 +142,15 @@ def test_recall_reads_from_lot_flow_what_the_base_tables_add_up_to(store) -> Non
         base = sorted(_rounded(r) for r in reader.tuples(summed, _params(county)))
     assert ours == base
     assert {r[0] for r in ours} == {"lot", "party", "unsold"}
+
+
+def test_the_planner_variants_swap_the_walk_of_the_shipped_sql() -> None:
+    """bench.lineage.pg_variants runs sql/recall.sql with its walk replaced (PostgreSQL only,
+    so ``make bench`` alone would find a walk that no longer fits)."""
+    plain = lineage._sql("recall", "default")
+    swapped = _walk_variant(plain, LATERAL_WALK)
+    assert swapped.count("descendants(") == 1 and LATERAL_WALK.strip() in swapped
+    assert swapped.count("WITH RECURSIVE") == 1 and "flows AS (" in swapped
 
 
 def test_the_cache_key_names_size_seed_and_schema(tmp_path: Path) -> None:
