@@ -83,6 +83,12 @@ def test_copies_follow_the_lot_whichever_arrives_first(inbox: Path, store_url: s
         conn.execute(text("UPDATE lot SET units = 5, quantity_kg = 12.5 WHERE lot_id = 'LATE-1'"))
     assert copy_of(eng, "LATE-1") == {("06901234567892", 5, 12.5)}
     assert stale(eng) == []
+    with eng.begin() as conn:  # renamed away: the edge points at no known lot
+        conn.execute(text("UPDATE lot SET lot_id = 'LATE-2' WHERE lot_id = 'LATE-1'"))
+    assert copy_of(eng, "LATE-1") == {(None, None, None)} and stale(eng) == []
+    with eng.begin() as conn:  # and back
+        conn.execute(text("UPDATE lot SET lot_id = 'LATE-1' WHERE lot_id = 'LATE-2'"))
+    assert copy_of(eng, "LATE-1") == {("06901234567892", 5, 12.5)}
     with eng.begin() as conn:  # and gone
         conn.execute(text("DELETE FROM lot WHERE lot_id = 'LATE-1'"))
     assert copy_of(eng, "LATE-1") == {(None, None, None)} and stale(eng) == []

@@ -34,9 +34,9 @@ COLUMNS = ("child_gtin", "child_units", "child_kg")
 WALK_INDEX = ("parent_lot", "child_lot", *COLUMNS)
 
 
-def _copy_lot(row: str, where: str) -> str:
-    """Every edge into the lot of ``row`` (NEW or OLD) gets that row's fields (NULLs for OLD,
-    a deleted lot)."""
+def _copy_lot(row: str, where: str = "") -> str:
+    """Every edge into the lot of ``row`` gets that row's fields: NEW's, or NULLs for OLD (a
+    lot deleted or renamed); ``where`` narrows the edges further."""
     values = (
         "child_gtin = NULL, child_units = NULL, child_kg = NULL"
         if row == "OLD"
@@ -55,12 +55,11 @@ SQLITE_TRIGGERS = (
     f"CREATE TRIGGER tr_edge_child_insert AFTER INSERT ON edge BEGIN\n{_FROM_LOT}\nEND",
     f"CREATE TRIGGER tr_edge_child_update AFTER UPDATE OF child_lot ON edge BEGIN\n"
     f"{_FROM_LOT}\nEND",
-    f"CREATE TRIGGER tr_lot_edge_child_insert AFTER INSERT ON lot BEGIN\n"
-    f"{_copy_lot('NEW', '')}\nEND",
+    f"CREATE TRIGGER tr_lot_edge_child_insert AFTER INSERT ON lot BEGIN\n{_copy_lot('NEW')}\nEND",
     "CREATE TRIGGER tr_lot_edge_child_update AFTER UPDATE OF lot_id, gtin, units, quantity_kg "
-    f"ON lot BEGIN\n{_copy_lot('OLD', '')}\n{_copy_lot('NEW', '')}\nEND",
-    f"CREATE TRIGGER tr_lot_edge_child_delete AFTER DELETE ON lot BEGIN\n"
-    f"{_copy_lot('OLD', '')}\nEND",
+    f"ON lot BEGIN\n{_copy_lot('OLD', ' AND OLD.lot_id IS NOT NEW.lot_id')}\n"
+    f"{_copy_lot('NEW')}\nEND",
+    f"CREATE TRIGGER tr_lot_edge_child_delete AFTER DELETE ON lot BEGIN\n{_copy_lot('OLD')}\nEND",
 )
 
 POSTGRESQL_TRIGGERS = (
@@ -75,12 +74,16 @@ $$""",
     "FOR EACH ROW EXECUTE FUNCTION heitu_edge_child()",
     f"""CREATE FUNCTION heitu_lot_edge_child() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        {_copy_lot("OLD", "")}
+    IF TG_OP = 'DELETE' THEN
+        {_copy_lot("OLD")}
+        RETURN NULL;
     END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        {_copy_lot("NEW", "")}
+    IF TG_OP = 'UPDATE' THEN
+        IF OLD.lot_id IS DISTINCT FROM NEW.lot_id THEN
+            {_copy_lot("OLD")}
+        END IF;
     END IF;
+    {_copy_lot("NEW")}
     RETURN NULL;
 END
 $$""",
