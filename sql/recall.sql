@@ -1,5 +1,6 @@
 -- Everything made from the recall's seed lots, where it went and what is left.
--- The seed query (sql/recall_seeds_<kind>.sql) replaces the SEEDS marker below.
+-- The seed query (sql/recall_seeds_<kind>.sql) replaces the SEEDS marker below; it returns
+-- each seed lot's lot_id, gtin, units and quantity_kg.
 -- Parameters: those of the seed query, :max_depth.
 -- Rows (kind, id, s1, s2, n1, n2, n3, n4, n5):
 --   ('lot', lot, gtin, NULL, units, depth, ...) for every descendant (seeds included);

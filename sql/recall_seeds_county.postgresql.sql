@@ -1,4 +1,4 @@
--- Recall seeds (lot_id, gtin, units, quantity_kg): the harvest lots of every plot in a county (:key, 6-digit code), harvested
+-- Recall seeds: the harvest lots of every plot in a county (:key, 6-digit code), harvested
 -- in [:date_from, :date_to). PostgreSQL: the lookup of each plot's lots is a LATERAL
 -- subquery with OFFSET 0, like every step of sql/recall.postgresql.sql, so that a store
 -- without planner statistics (just loaded, before autovacuum's ANALYZE) does not hash-join a

@@ -1,4 +1,4 @@
--- Recall seeds (lot_id, gtin, units, quantity_kg): the harvest lots of every plot a farm (:key) farms (any version of the plot),
+-- Recall seeds: the harvest lots of every plot a farm (:key) farms (any version of the plot),
 -- harvested in [:date_from, :date_to). PostgreSQL: each plot's lots through a LATERAL
 -- subquery with OFFSET 0, as in sql/recall_seeds_county.postgresql.sql and for the same
 -- reason (no scan of all of lot on a store without planner statistics).

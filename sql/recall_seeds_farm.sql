@@ -1,4 +1,4 @@
--- Recall seeds (lot_id, gtin, units, quantity_kg): the harvest lots of every plot a farm (:key) farms (any version of the plot),
+-- Recall seeds: the harvest lots of every plot a farm (:key) farms (any version of the plot),
 -- harvested in [:date_from, :date_to).
 SELECT l.lot_id, l.gtin, l.units, l.quantity_kg FROM lot AS l
 WHERE l.plot_id IN (SELECT p.plot_id FROM plot AS p WHERE p.farm_id = :key)

@@ -1,4 +1,4 @@
--- Recall seeds (lot_id, gtin, units, quantity_kg): for every application of an input (:key, e.g. pesticide registration number
+-- Recall seeds: for every application of an input (:key, e.g. pesticide registration number
 -- PD20080123) in [:date_from, :date_to), the first harvest of that plot after it: the crop
 -- that was sprayed. A later season's harvest of the same plot is not included.
 SELECT DISTINCT h.lot_id, h.gtin, h.units, h.quantity_kg

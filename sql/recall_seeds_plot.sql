@@ -1,3 +1,3 @@
--- Recall seeds (lot_id, gtin, units, quantity_kg): the harvest lots of one plot (:key) harvested in [:date_from, :date_to).
+-- Recall seeds: the harvest lots of one plot (:key) harvested in [:date_from, :date_to).
 SELECT lot_id, gtin, units, quantity_kg FROM lot
 WHERE plot_id = :key AND made_at >= :date_from AND made_at < :date_to
