@@ -941,6 +941,9 @@ def findings(res: dict[str, Any]) -> list[str]:
         )
         if r
     ]
+    rows = " / ".join(
+        f"{r['recall']['rows']:,}" for r in res["dbs"].values() if r and "recall" in r
+    )
     out += [
         "",
         "Where a county recall's time goes (median ms, this run): "
@@ -948,14 +951,23 @@ def findings(res: dict[str, Any]) -> list[str]:
         + ". Every lot costs two index lookups: the walk's step to it in edge, which now "
         "carries the child lot's GTIN, units and kg (migration 0004; index ix_edge_walk), and "
         "its movements in lot_flow (migration 0003). Before them a lot cost five: the walk, "
-        "its own row in lot, its shipment lines, each line's shipment and its lot_sale rows; "
-        "and the sums per party moved into the SQL, so 16,854 rows reach Python instead of "
-        "24,944. On PostgreSQL a lookup costs 2-3 us here (EXPLAIN ANALYZE), 45-70 ms for the "
-        "two per lot of 11,109 lots. Tried on 2026-12-01 and not kept: one table holding a "
+        "its own row in lot, its shipment lines, each line's shipment and its lot_sale rows. "
+        "The sums per party are made in the SQL, and the lots come as one row of two JSON "
+        f"arrays (every lot, the packed ones) in code-point order, so {rows} rows reach "
+        "Python (24,944 with a row per movement, 16,854 with a row per lot; on 2026-12-02 "
+        "the one-row form took PostgreSQL's county recall from 131 to 91 ms median, 21 runs "
+        "before and after the change on the same store). On PostgreSQL a lookup costs 2-3 us "
+        "here (EXPLAIN ANALYZE), 45-70 ms for the two per lot of 11,109 lots. Tried on "
+        "2026-12-01 and not kept: one table holding a "
         "lot's children, its own row and its movements together (one lookup per lot, but "
         "three times the rows through the recursive walk: 83 ms for the walk alone on "
         "PostgreSQL, 112 ms on SQLite), covering indexes on lot and lot_flow (no gain beyond "
-        "the noise), the ids in C collation (none), probing the lots in id order (none). "
+        "the noise), the ids in C collation (none), probing the lots in id order (none); "
+        "on 2026-12-02 a PostgreSQL walk that advances a whole level per step (an array of "
+        "the level's lots, looked up through unnest and LATERAL ... OFFSET 0, or through "
+        "= ANY) to cut the recursive CTE's cost per row: 58-59 ms of server time against 60 "
+        "for the shipped walk (EXPLAIN ANALYZE without timing, 15 runs each, interleaved): "
+        "the per-lot index lookups, not the recursion, are the walk's cost. "
         "Carrying the child's fields on the edge measured, as a prototype on the PostgreSQL "
         "copy: the recall's SQL 77-79 ms at best and 105-117 ms median against 94-120 and "
         "119-157 ms with the lot lookup, in the same process, same rows.",

@@ -45,8 +45,10 @@ parties AS (
     FROM flows
     GROUP BY party_id
 )
-SELECT 'lot' AS kind, lot_id AS id, gtin::text AS s1, NULL::text AS s2, units::float8 AS n1,
-       depth::float8 AS n2, NULL::float8 AS n3, NULL::float8 AS n4, NULL::float8 AS n5
+SELECT 'lots' AS kind, NULL::text AS id, json_agg(lot_id ORDER BY lot_id COLLATE "C")::text AS s1,
+       json_agg(lot_id ORDER BY lot_id COLLATE "C") FILTER (WHERE gtin IS NOT NULL)::text AS s2,
+       (SUM(units) FILTER (WHERE gtin IS NOT NULL))::float8 AS n1, MAX(depth)::float8 AS n2,
+       NULL::float8 AS n3, NULL::float8 AS n4, NULL::float8 AS n5
 FROM lots
 UNION ALL
 SELECT 'party', g.party_id, p.role, p.name, g.received_kg, g.received_units, g.shipped_kg,

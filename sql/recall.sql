@@ -3,7 +3,10 @@
 -- each seed lot's lot_id, gtin, units and quantity_kg.
 -- Parameters: those of the seed query, :max_depth.
 -- Rows (kind, id, s1, s2, n1, n2, n3, n4, n5):
---   ('lot', lot, gtin, NULL, units, depth, ...) for every descendant (seeds included);
+--   one ('lots', NULL, lots, packed_lots, packed_units, max_depth, ...) row: every
+--    descendant (seeds included) and those packed under a GTIN as JSON arrays of lot ids in
+--    code-point order, the units packed and the deepest step (MAX_DEPTH: a cycle); a county's
+--    ten thousand lots reach Python as one row instead of one row each;
 --   ('party', party, role, name, received_kg, received_units, shipped_on_kg, sold_units,
 --    sold_kg) for every party that received, shipped on or sold any of them;
 --   ('unsold', party, lot, gtin, kg_per_unit, units_held, ...) for every party that holds
@@ -48,9 +51,11 @@ parties AS (
     FROM flows
     GROUP BY party_id
 )
-SELECT 'lot' AS kind, lot_id AS id, gtin AS s1, NULL AS s2, units AS n1, depth AS n2,
+SELECT 'lots' AS kind, NULL AS id, json_group_array(lot_id) AS s1,
+       json_group_array(lot_id) FILTER (WHERE gtin IS NOT NULL) AS s2,
+       SUM(units) FILTER (WHERE gtin IS NOT NULL) AS n1, MAX(depth) AS n2,
        NULL AS n3, NULL AS n4, NULL AS n5
-FROM lots
+FROM (SELECT lot_id, gtin, units, depth FROM lots ORDER BY lot_id)
 UNION ALL
 SELECT 'party', g.party_id, p.role, p.name, g.received_kg, g.received_units, g.shipped_kg,
        g.sold_units, g.sold_kg

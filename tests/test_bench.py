@@ -141,7 +141,7 @@ def test_recall_reads_from_lot_flow_what_the_base_tables_add_up_to(store) -> Non
         summed = _flows_from_base(sql, "sqlite")
         base = sorted(_rounded(r) for r in reader.tuples(summed, _params(county)))
     assert ours == base
-    assert {r[0] for r in ours} == {"lot", "party", "unsold"}
+    assert {r[0] for r in ours} == {"lots", "party", "unsold"}
 
 
 def test_the_planner_variants_swap_the_walk_of_the_shipped_sql() -> None:

@@ -100,3 +100,29 @@ def test_paths_follow_the_largest_share(season) -> None:  # type: ignore[no-unty
         "P2": ["K1", "B1", "M1", "D2", "H2"],
         "P3": ["K1", "B1", "M3", "H3"],
     }
+
+
+def test_recall_keeps_any_lot_id_and_lists_in_code_point_order(inbox: Path, store_url: str) -> None:
+    """Lot ids are free text: quotes, backslashes and Chinese come back intact from the JSON
+    array the SQL makes, and the list is in code-point order (Python's), not the database's
+    collation (a linguistic one such as en_US puts "a-..." before "B1")."""
+    write_season(inbox)
+    odd = ["a-lower", "Z-upper", "稻-五常-1", 'q"uote\\back']
+    rows = [PRODUCTION[0]] + [
+        production_row(
+            record_id=f"PRX{i}",
+            farm_id="F1",
+            plot_id="P1",
+            event="harvest",
+            time="2026-09-27T10:00:00+08:00",
+            crop="rice",
+            lot_id=lot,
+            quantity_kg="100",
+        )
+        for i, lot in enumerate(odd)
+    ]
+    write_csv(inbox / "production" / "odd_ids.csv", rows)
+    ingest_dir(inbox, store_url)
+    lots = recall(open_store(store_url), "plot", "P1")["lots"]
+    assert lots == sorted(FROM_P1 + odd)
+    assert lots.index("Z-upper") < lots.index("a-lower") < lots.index("稻-五常-1")

@@ -10,6 +10,7 @@ SQL runs the same way, on the driver's cursor, in autocommit.
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -325,22 +326,23 @@ def _recall_doc(
     """recall()'s answer from the rows of sql/recall.sql: lots, per-party sums (made by the
     database) and the stock held per party and lot. What is left here is rounding, leaving a
     processor's own stock out of "unsold", and sorting, in single passes over the rows."""
-    lot_rows: list[tuple[Any, ...]] = []
+    lots_row: tuple[Any, ...] = ("lots", None, "[]", "[]", 0, None)  # the SQL always gives one
     parties: dict[str, tuple[Any, ...]] = {}
     held: list[tuple[Any, ...]] = []
     for row in rows:
-        if row[0] == "lot":
-            lot_rows.append(row)
+        if row[0] == "lots":
+            lots_row = row
         elif row[0] == "party":
             parties[row[1]] = row
         else:
             held.append(row)
-    if lot_rows and max(r[5] for r in lot_rows) >= MAX_DEPTH:
+    _, _, lots_json, packed_json, packed_n, depth, *_ = lots_row
+    if depth is not None and depth >= MAX_DEPTH:
         raise LineageCycle(f"descendants of {kind} {key} go deeper than {MAX_DEPTH} steps")
-    lots = sorted(r[1] for r in lot_rows)
-    packed_rows = [r for r in lot_rows if r[2]]
-    packed = sorted(r[1] for r in packed_rows)
-    packed_units = int(sum(r[4] or 0 for r in packed_rows))
+    # the SQL sorts them already: sorted() makes sure at the cost of one linear pass
+    lots = sorted(json.loads(lots_json or "[]"))
+    packed = sorted(json.loads(packed_json or "[]"))
+    packed_units = int(packed_n or 0)
     # a mill's own stock of what it made is not on a shelf
     shelved = sorted((r for r in held if parties[r[1]][2] != "processor"), key=itemgetter(1, 2))
     unsold = []
