@@ -391,6 +391,18 @@ def _walk_variant(sql: str, walk: str) -> str:
     return head + walk.strip() + tail
 
 
+_FINAL = "\nSELECT 'lots'"
+
+
+def plain_recall_sql() -> str:
+    """sql/recall.sql as PostgreSQL runs it: its CTEs (plain joins, as SQLite runs them) with
+    the final SELECT of sql/recall.postgresql.sql, because the lots' JSON array is made by each
+    dialect's own aggregate (json_group_array, json_agg). That SELECT's one LATERAL lookup is
+    of the few parties, not of lots."""
+    plain, shipped = lineage._sql("recall", "default"), lineage._sql("recall", "postgresql")
+    return plain[: plain.index(_FINAL)] + shipped[shipped.index(_FINAL) :]
+
+
 def pg_variants(eng: Engine, county: str, runs: int) -> list[dict[str, Any]]:
     """The county recall's SQL on PostgreSQL through ``eng`` (plain connections: the server's
     settings): the plain CTE (sql/recall.sql) with the default planner, the same with hash
@@ -398,7 +410,7 @@ def pg_variants(eng: Engine, county: str, runs: int) -> list[dict[str, Any]]:
     as shipped with JIT off, and with fenced seeds as well."""
     seeds = lineage._sql("recall_seeds_county", "postgresql")
     plain_seeds = lineage._sql("recall_seeds_county", "default")
-    plain = lineage._sql("recall", "default")
+    plain = plain_recall_sql()
     shipped = lineage._sql("recall", "postgresql")
     no_jit = ["SET LOCAL jit = off"]
     variants = [

@@ -20,8 +20,11 @@ from bench.lineage import (
     _walk_variant,
     per_hop_back,
     per_hop_recall,
+    pg_variants,
     pick_county,
+    plain_recall_sql,
 )
+from tests.conftest import _fresh_pg
 from traceability import lineage
 from traceability.lineage import recall, trace_back
 from traceability.store import open_store, reset_engines
@@ -147,10 +150,34 @@ def test_recall_reads_from_lot_flow_what_the_base_tables_add_up_to(store) -> Non
 def test_the_planner_variants_swap_the_walk_of_the_shipped_sql() -> None:
     """bench.lineage.pg_variants runs sql/recall.sql with its walk replaced (PostgreSQL only,
     so ``make bench`` alone would find a walk that no longer fits)."""
-    plain = lineage._sql("recall", "default")
+    plain = plain_recall_sql()
     swapped = _walk_variant(plain, LATERAL_WALK)
     assert swapped.count("descendants(") == 1 and LATERAL_WALK.strip() in swapped
     assert swapped.count("WITH RECURSIVE") == 1 and "flows AS (" in swapped
+    assert "json_agg(" in plain and "json_group_array(" not in plain
+
+
+def test_the_planner_variants_run_on_postgresql(store, pg_database: str) -> None:  # type: ignore[no-untyped-def]
+    """``make bench`` runs the county recall's SQL on PostgreSQL in every planner variant: on a
+    PostgreSQL copy of the tiny season each one runs and gives the shipped SQL's rows, and
+    recall() there gives SQLite's lots."""
+    eng, _ = store
+    _fresh_pg(pg_database)
+    generate.copy_to_postgres(Path(eng.url.database), pg_database, log=lambda _: None)
+    county = pick_county(PLOTS).code
+    pg = open_store(pg_database)
+    variants = pg_variants(pg, county, 1)
+    assert [v["key"] for v in variants] == [
+        "plain",
+        "toggles",
+        "lateral",
+        "shipped",
+        "shipped_nojit",
+    ]
+    assert all(v["same"] and v["n_rows"] > 1 for v in variants), variants
+    ours, theirs = recall(pg, "county", county), recall(eng, "county", county)
+    assert ours["lots"] == theirs["lots"] and ours["packed_lots"] == theirs["packed_lots"]
+    assert ours["totals"]["sold_units"] == theirs["totals"]["sold_units"] > 0
 
 
 def test_the_cache_key_names_size_seed_and_schema(tmp_path: Path) -> None:
