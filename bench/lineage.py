@@ -320,8 +320,22 @@ def _rounded(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(round(v, 6) if isinstance(v, float) else v for v in row)
 
 
+def host_loop_ms() -> float:
+    """A fixed pure-Python loop (3 million multiply-adds, no I/O, no allocation to speak of):
+    timed around the recall's runs, it shows how fast the host ran just then. On this VM the
+    same code runs up to 1.6x slower at times, with no steal time reported; a recall figure
+    is read against the loop's figure of the same run."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i * i
+    return ms(time.perf_counter() - t0)
+
+
 def bench_recall(eng: Engine, county: str, runs: int) -> dict[str, Any]:
+    host_before = host_loop_ms()
     times, doc = _runs(lambda: recall(eng, "county", county), runs, 20.0)
+    host_after = host_loop_ms()
     doc_ms, n = med(times), len(times)
     dialect = eng.dialect.name
     shipped_sql = lineage.recall_sql("county", dialect)
@@ -381,6 +395,7 @@ def bench_recall(eng: Engine, county: str, runs: int) -> dict[str, Any]:
         "lots": len(doc["lots"]),
         "packed": len(doc["packed_lots"]),
         "retailers": len(doc["retailers"]),
+        "host_loop_ms": [host_before, host_after],
     }
 
 
@@ -763,6 +778,13 @@ def _pair(a: float, b: float, fmt: str = "{:,.0f}") -> str:
     return f"{fmt.format(a)} / {fmt.format(b)}"
 
 
+def _host(rc: dict[str, Any]) -> str:
+    if "host_loop_ms" not in rc:  # results saved before the loop was measured
+        return ""
+    before, after = rc["host_loop_ms"]
+    return f"; host reference loop {before:,.0f} ms before, {after:,.0f} ms after"
+
+
 def _rows(res: dict[str, Any]) -> list[tuple[str, ...]]:
     county = res["county"]
     floor = res["floor"]
@@ -810,7 +832,7 @@ def _rows(res: dict[str, Any]) -> list[tuple[str, ...]]:
                 f"{'' if rc['same_from_base'] else ', ROWS DIFFER'}), the rest is recall()'s "
                 "Python; "
                 f"loop: {rc['queries']:,} SELECTs; "
-                f"{'same answer' if rc['same'] else 'ANSWERS DIFFER'}",
+                f"{'same answer' if rc['same'] else 'ANSWERS DIFFER'}{_host(rc)}",
             )
         )
         rows.append(
@@ -941,7 +963,9 @@ def findings(res: dict[str, Any]) -> list[str]:
         "faster on their own (a larger SQLite page cache, the cycle collector off during "
         "recall), and its per-hop baseline drifted with it (257, 314, 309 ms); on 2026-12-01 "
         "a bare Python loop took 140 to 168 ms in five runs in a row. Compare a row with its "
-        "baseline from the same run.",
+        "baseline from the same run; the county recall's row also gives a fixed pure-Python "
+        "loop (host_loop_ms) timed just before and after its runs, to tell a slow host from "
+        "slow code between runs (on 2026-12-02: 281 to 326 ms in five runs in a row).",
     ]
     split = [
         f"{name}: walk {r['recall']['walk_ms']:,.0f}, the rest of the SQL and the fetch "
