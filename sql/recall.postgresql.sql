@@ -11,6 +11,11 @@
 -- (SQLite: json_group_array) from the lots sorted once, in C collation: code-point order, as
 -- Python sorts (one sort instead of one per aggregate's ORDER BY; recall() sorts again, one
 -- linear pass on sorted input, so the order is never left to the database alone).
+-- One more difference: a lot whose edge copies are NULL is looked up in lot. Two loads at once
+-- can leave them NULL here (an edge written before its child lot by an EPCIS document while
+-- the lot's own record commits: neither trigger sees the other's row), never on SQLite, whose
+-- writers take turns. The lookup runs only for such lots (a CASE branch), so the recall lists
+-- the lot and its movements either way; sql/edge_child_fill.sql mends the copies.
 WITH RECURSIVE seeds(lot_id, gtin, units, kg) AS (
     /*SEEDS*/
 ),
@@ -26,11 +31,23 @@ descendants(lot_id, depth, gtin, units, kg) AS (
     WHERE d.depth < :max_depth
 ),
 lots AS (
-    SELECT lot_id, MAX(depth) AS depth, MAX(gtin) AS gtin, MAX(units) AS units,
-           CASE WHEN MAX(units) > 0 THEN MAX(kg) / MAX(units) END AS unit_kg
-    FROM descendants
-    GROUP BY lot_id
-    HAVING MAX(kg) IS NOT NULL
+    SELECT lot_id, depth, gtin, units, CASE WHEN units > 0 THEN kg / units END AS unit_kg
+    FROM (
+        SELECT lot_id, depth,
+               CASE WHEN kg IS NULL THEN (SELECT gtin FROM lot WHERE lot.lot_id = g.lot_id)
+                    ELSE gtin END AS gtin,
+               CASE WHEN kg IS NULL THEN (SELECT units FROM lot WHERE lot.lot_id = g.lot_id)
+                    ELSE units END AS units,
+               CASE WHEN kg IS NULL THEN (SELECT quantity_kg FROM lot WHERE lot.lot_id = g.lot_id)
+                    ELSE kg END AS kg
+        FROM (
+            SELECT lot_id, MAX(depth) AS depth, MAX(gtin) AS gtin, MAX(units) AS units,
+                   MAX(kg) AS kg
+            FROM descendants
+            GROUP BY lot_id
+        ) AS g
+    ) AS k
+    WHERE kg IS NOT NULL
 ),
 flows AS (
     SELECT f.party_id, l.lot_id, l.gtin, l.unit_kg, f.received_kg, f.shipped_kg, f.sold_units

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 from tests.season import write_season
 from traceability.lineage import recall
 from traceability.pipeline import ingest_dir
+from traceability.sqlrun import sql_text
 from traceability.store import MIGRATIONS, open_store
 
 # Edges whose copy differs from the child lot's row (NULLs when the lot is not in the store)
@@ -113,3 +114,50 @@ def test_migration_fills_the_copies(inbox: Path, store_url: str) -> None:
     assert stale(eng) == []
     with eng.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM edge WHERE child_kg IS NULL")).scalar() == 0
+
+
+def test_recall_lists_a_lot_whose_copies_two_loads_at_once_left_empty(
+    inbox: Path, pg_database: str
+) -> None:
+    """On PostgreSQL an edge written before its child lot, while the lot's own record commits
+    in another transaction, keeps NULL copies: the edge's trigger does not see the lot, the
+    lot's trigger does not see the edge. The recall (sql/recall.postgresql.sql) looks such a
+    lot up, so it is listed with its units all the same. (SQLite's writers take turns: a
+    trigger there always sees what the other writer committed.)"""
+    from tests.conftest import _fresh_pg
+
+    _fresh_pg(pg_database)
+    write_season(inbox)
+    ingest_dir(inbox, pg_database)
+    eng = open_store(pg_database)
+    with eng.connect() as conn:
+        parent, event = conn.execute(text("SELECT lot_id, event_id FROM lot LIMIT 1")).one()
+    epcis, csv = eng.connect(), eng.connect()
+    try:
+        epcis.begin()
+        epcis.execute(
+            text(
+                "INSERT INTO edge (parent_lot, child_lot, kg, share, event_id) "
+                "VALUES (:p, 'RACE-1', 10, 1, :e)"
+            ),
+            {"p": parent, "e": event},
+        )
+        with csv.begin():  # the lot commits while the edge's transaction is still open
+            csv.execute(
+                text(
+                    "INSERT INTO lot (lot_id, step, gtin, quantity_kg, units, made_at, "
+                    "made_by, event_id) VALUES ('RACE-1', 'packing', '06901234567892', 10, 4, "
+                    "'2026-10-05 00:00:00', 'MILL', :e)"
+                ),
+                {"e": event},
+            )
+        epcis.commit()
+    finally:
+        epcis.close()
+        csv.close()
+    assert copy_of(eng, "RACE-1") == {(None, None, None)}  # what the race leaves
+    doc = recall(eng, "lot", parent)
+    assert "RACE-1" in doc["lots"] and "RACE-1" in doc["packed_lots"]
+    with eng.begin() as conn:  # the copies mended: the same answer
+        conn.execute(text(sql_text("edge_child_fill", "postgresql")))
+    assert stale(eng) == [] and recall(eng, "lot", parent) == doc
