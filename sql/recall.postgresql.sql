@@ -15,7 +15,7 @@
 -- can leave them NULL here (an edge written before its child lot by an EPCIS document while
 -- the lot's own record commits: neither trigger sees the other's row), never on SQLite, whose
 -- writers take turns. The lookup runs only for such lots (a CASE branch), so the recall lists
--- the lot and its movements either way; sql/edge_child_fill.sql mends the copies.
+-- the lot and its movements either way (sql/edge_child_fill.sql rewrites every copy).
 WITH RECURSIVE seeds(lot_id, gtin, units, kg) AS (
     /*SEEDS*/
 ),

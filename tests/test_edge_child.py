@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from tests.conftest import _fresh_pg
 from tests.season import write_season
 from traceability.lineage import recall
 from traceability.pipeline import ingest_dir
@@ -124,8 +125,6 @@ def test_recall_lists_a_lot_whose_copies_two_loads_at_once_left_empty(
     lot's trigger does not see the edge. The recall (sql/recall.postgresql.sql) looks such a
     lot up, so it is listed with its units all the same. (SQLite's writers take turns: a
     trigger there always sees what the other writer committed.)"""
-    from tests.conftest import _fresh_pg
-
     _fresh_pg(pg_database)
     write_season(inbox)
     ingest_dir(inbox, pg_database)
