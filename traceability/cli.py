@@ -24,8 +24,9 @@ class UsageError(HeituError):
 
 def _emit(args: argparse.Namespace, doc: Any, human: str) -> None:
     if args.json:
-        json.dump(doc, sys.stdout, ensure_ascii=False, indent=2, default=str)
-        sys.stdout.write("\n")
+        # one write: json.dump streams hundreds of thousands of small chunks to stdout, which took
+        # 195 ms for a county recall's 1.2 MB against 33 ms for dumps and one write
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n")
     else:
         print(human)
 
