@@ -264,3 +264,28 @@ def test_cli_writes_the_files(
     assert load_workbook(xlsx)["events"].max_row == len(P3_EVENTS) + 1
     assert main(["recall", "--plot", "P3", "--xlsx", str(xlsx)]) == 0
     assert f"wrote {xlsx.resolve()}" in capsys.readouterr().out
+
+
+def test_progress_reaches_every_row(
+    season: tuple[Any, dict[str, Any], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's progress bar is fed by write_recall_sheet: each stage's count climbs to its
+    rows (here with a call every 2 rows instead of every 2,000)."""
+    import traceability.recall_sheet as rs
+
+    eng, doc, _ = season
+    monkeypatch.setattr(rs, "EVERY", 2)
+    events, stock = sheet_rows(eng, doc)
+    for fmt, written in (("xlsx", "writing events"), ("csv", "writing recall.csv")):
+        calls: list[tuple[str, int, int]] = []
+
+        def record(stage: str, done: int, total: int, calls: list = calls) -> None:
+            calls.append((stage, done, total))
+
+        write_recall_sheet(eng, doc, tmp_path / f"recall.{fmt}", fmt, record)
+        assert calls[0][0].startswith(f"reading the events of {len(doc['lots'])} lots")
+        counts = [done for stage, done, total in calls if stage == written]
+        assert counts == sorted(counts) and counts[-1] == len(events) > 2 and len(counts) > 2
+        assert all(total == len(events) for stage, _, total in calls if stage == written)
+        stock_stage = "writing unsold stock" if fmt == "xlsx" else "writing recall_stock.csv"
+        assert [c for c in calls if c[0] == stock_stage][-1][1:] == (len(stock), len(stock))

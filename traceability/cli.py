@@ -143,11 +143,7 @@ def cmd_recall(args: argparse.Namespace) -> int:
     written = []
     for fmt in ("xlsx", "csv"):
         if getattr(args, fmt):
-            from traceability.recall_sheet import write_recall_sheet
-
-            written += [
-                str(p) for p in write_recall_sheet(_engine(), doc, Path(getattr(args, fmt)), fmt)
-            ]
+            written += [str(p) for p in _write_sheet(doc, Path(getattr(args, fmt)), fmt)]
     doc["files"] = written
     t = doc["totals"]
     human = [
@@ -165,6 +161,33 @@ def cmd_recall(args: argparse.Namespace) -> int:
 
 
 RECALL_OPTIONS = ("plot", "farm", "county", "input", "lot")
+
+
+def _write_sheet(doc: dict[str, Any], path: Path, fmt: Any) -> list[Path]:
+    """The recall spreadsheet with a progress bar on stderr: a county's is tens of seconds."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from traceability.recall_sheet import write_recall_sheet
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=_stderr_console(), transient=True) as bar:
+        task = bar.add_task(f"{path.name}", total=None)
+
+        def step(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total or None)
+
+        return write_recall_sheet(_engine(), doc, path, fmt, on_progress=step)
 
 
 def cmd_balance(args: argparse.Namespace) -> int:

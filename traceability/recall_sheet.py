@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
@@ -473,6 +473,25 @@ def sheet_rows(
 
 # --- writing -----------------------------------------------------------------------------
 
+#: ``on_progress(stage, done, total)``: what write_recall_sheet is doing, for a progress bar
+#: (a county's sheet is some 120,000 rows: tens of seconds). ``total`` 0 when unknown.
+OnProgress = Callable[[str, int, int], None]
+EVERY = 2000  # rows between two calls while writing
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    pass
+
+
+def _counted(rows: Sequence[Any], stage: str, on_progress: OnProgress) -> Iterator[Any]:
+    """``rows`` one by one, telling ``on_progress`` every EVERY rows and at the end."""
+    total = len(rows)
+    for i, r in enumerate(rows):
+        if i % EVERY == 0:
+            on_progress(stage, i, total)
+        yield r
+    on_progress(stage, total, total)
+
 
 def _about(doc: dict[str, Any], n_events: int, n_stock: int) -> list[tuple[str, Any]]:
     from traceability.readers import SHANGHAI
@@ -506,6 +525,7 @@ def _write_xlsx(
     events: list[dict[str, Any]],
     stock: list[dict[str, Any]],
     about: list[tuple[str, Any]],
+    on_progress: OnProgress = _no_progress,
 ) -> None:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
@@ -544,7 +564,7 @@ def _write_xlsx(
             c.font = bold
             header.append(c)
         ws.append(header)
-        for r in rows:
+        for r in _counted(rows, f"writing {title}", on_progress):
             ws.append([cell(ws, v) for v in r])
 
     for title, spec, rows in (
@@ -559,6 +579,7 @@ def _write_xlsx(
         for c, meaning in spec
     ]
     table("about", ["field", "value"], [list(r) for r in [*about, *legend]], filtered=False)
+    on_progress("saving the workbook", 0, 0)
     wb.save(path)
 
 
@@ -572,13 +593,21 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def _write_csv(path: Path, columns: Sequence[tuple[str, str]], rows: list[dict[str, Any]]) -> None:
+def _write_csv(
+    path: Path,
+    columns: Sequence[tuple[str, str]],
+    rows: list[dict[str, Any]],
+    on_progress: OnProgress = _no_progress,
+) -> None:
     names = [c for c, _ in columns]
     # UTF-8 with BOM: without it, Excel on a Chinese Windows reads the file as GBK.
     with path.open("w", encoding="utf-8-sig", newline="") as f:
         w = csv.writer(f)
         w.writerow(names)
-        w.writerows([_csv_value(r[c]) for c in names] for r in rows)
+        w.writerows(
+            [_csv_value(r[c]) for c in names]
+            for r in _counted(rows, f"writing {path.name}", on_progress)
+        )
 
 
 def stock_path(path: Path) -> Path:
@@ -587,7 +616,11 @@ def stock_path(path: Path) -> Path:
 
 
 def write_recall_sheet(
-    eng: Engine, doc: dict[str, Any], path: Path, fmt: Literal["xlsx", "csv"]
+    eng: Engine,
+    doc: dict[str, Any],
+    path: Path,
+    fmt: Literal["xlsx", "csv"],
+    on_progress: OnProgress = _no_progress,
 ) -> list[Path]:
     """Write the recall spreadsheet of ``doc`` (``lineage.recall``'s document) to ``path``.
 
@@ -596,12 +629,13 @@ def write_recall_sheet(
     with BOM). Returns the files written, absolute."""
     if fmt not in ("xlsx", "csv"):
         raise ValueError(f"recall sheet format {fmt!r}: expected xlsx or csv")
+    on_progress(f"reading the events of {len(doc['lots']):,} lots", 0, 0)
     events, stock = sheet_rows(eng, doc)
     path = Path(path).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "xlsx":
-        _write_xlsx(path, events, stock, _about(doc, len(events), len(stock)))
+        _write_xlsx(path, events, stock, _about(doc, len(events), len(stock)), on_progress)
         return [path]
-    _write_csv(path, EVENT_COLUMNS, events)
-    _write_csv(stock_path(path), STOCK_COLUMNS, stock)
+    _write_csv(path, EVENT_COLUMNS, events, on_progress)
+    _write_csv(stock_path(path), STOCK_COLUMNS, stock, on_progress)
     return [path, stock_path(path)]
