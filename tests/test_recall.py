@@ -5,12 +5,14 @@ R1 received K1 (1000 kg = 200 bags of 5 kg) and sold 15; K2 (100 bags) was never
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.season import PRODUCTION, production_row, write_csv, write_season
+from traceability.errors import NotFound
 from traceability.lineage import recall, trace_back
 from traceability.pipeline import ingest_dir
 from traceability.store import open_store
@@ -53,7 +55,8 @@ def test_recall_plot_units_per_retailer(season) -> None:  # type: ignore[no-unty
 def test_recall_by_input_registration_number(season) -> None:  # type: ignore[no-untyped-def]
     # PD20080123 was sprayed on P1 on 2026-06-20; the first harvest after it is H1.
     assert recall(season, "input", "PD20080123")["lots"] == FROM_P1
-    assert recall(season, "input", "PD00000000")["lots"] == []
+    with pytest.raises(NotFound, match="names input 'PD00000000'"):
+        recall(season, "input", "PD00000000")  # not "nothing to recall": no such input here
     june = datetime(2026, 6, 1, tzinfo=UTC)
     assert recall(season, "input", "PD20080123", date_from=june)["lots"] == FROM_P1
     july = datetime(2026, 7, 1, tzinfo=UTC)
@@ -70,7 +73,10 @@ def test_recall_farm_county_lot_and_window(season) -> None:  # type: ignore[no-u
     )
     assert "H1" not in window["lots"] and {"H2", "H3"} <= set(window["lots"])
     assert recall(season, "lot", "B1")["lots"] == ["B1", "K1", "K2"]
-    assert recall(season, "county", "231283")["lots"] == []
+    with pytest.raises(NotFound, match="no plot in county '231283'"):
+        recall(season, "county", "231283")
+    late = datetime(2027, 1, 1, tzinfo=UTC)  # known county, nothing harvested since: empty
+    assert recall(season, "county", "230184", date_from=late)["lots"] == []
 
 
 def test_input_recall_skips_a_later_season(inbox: Path, sqlite_url: str) -> None:
@@ -126,3 +132,37 @@ def test_recall_keeps_any_lot_id_and_lists_in_code_point_order(inbox: Path, stor
     lots = recall(open_store(store_url), "plot", "P1")["lots"]
     assert lots == sorted(FROM_P1 + odd)
     assert lots.index("Z-upper") < lots.index("a-lower") < lots.index("稻-五常-1")
+
+
+@pytest.mark.parametrize(
+    ("kind", "key", "message"),
+    [
+        ("plot", "P9", "no plot 'P9'"),
+        ("farm", "F9", "no plot of farm 'F9'"),
+        ("lot", "K9", "no lot 'K9'"),
+    ],
+)
+def test_recall_of_a_key_not_in_the_store_is_not_an_empty_answer(
+    season, kind: str, key: str, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    """A typing error must not read as "nothing to recall"; a known key with nothing in the
+    window is an empty answer."""
+    with pytest.raises(NotFound, match=message):
+        recall(season, kind, key)
+    late = datetime(2027, 1, 1, tzinfo=UTC)
+    assert recall(season, kind, {"plot": "P3", "farm": "F2", "lot": "K1"}[kind], late)["lots"] == (
+        [] if kind != "lot" else ["K1"]  # the window does not apply to a lot
+    )
+
+
+def test_cli_refuses_what_cannot_be_a_recall(season, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    from traceability.cli import main
+
+    assert main(["recall", "--county", "23"]) == 2  # usage: not a county code
+    assert "6-digit code" in capsys.readouterr().err
+    assert main(["recall", "--plot", "P3", "--from", "2026-10-01", "--to", "2026-09-01"]) == 2
+    assert "is not before --to" in capsys.readouterr().err
+    assert main(["recall", "--plot", "P9", "--json"]) == 1  # like trace back of an unknown lot
+    assert json.loads(capsys.readouterr().out) == {"error": "no plot 'P9' in the store"}
+    assert main(["recall", "--plot", "P3", "--from", "2027-01-01", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["lots"] == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -247,7 +247,8 @@ def test_supplier_text_never_becomes_a_formula(
 
 def test_empty_recall(season: tuple[Any, dict[str, Any], str], tmp_path: Path) -> None:
     eng = season[0]
-    (xlsx,) = write_recall_sheet(eng, recall(eng, "county", "231283"), tmp_path / "e.xlsx", "xlsx")
+    nothing = recall(eng, "county", "230184", date_from=datetime(2027, 1, 1, tzinfo=UTC))
+    (xlsx,) = write_recall_sheet(eng, nothing, tmp_path / "e.xlsx", "xlsx")
     ws = load_workbook(xlsx)["events"]
     assert ws.max_row == 1 and ws.auto_filter.ref == "A1:Z1"
 

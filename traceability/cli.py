@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -132,14 +133,14 @@ def cmd_recall(args: argparse.Namespace) -> int:
     from traceability.lineage import recall
 
     kind, key = next((k, v) for k in RECALL_OPTIONS if (v := getattr(args, k)) is not None)
+    if kind == "county" and not re.fullmatch(r"[0-9]{6}", key):
+        raise UsageError(f"--county {key!r}: a county is its 6-digit code, e.g. 230184")
+    date_from = _window_bound(args.date_from, end=False)
+    date_to = _window_bound(args.date_to, end=True)
+    if date_from and date_to and date_from >= date_to:
+        raise UsageError(f"--from {args.date_from} is not before --to {args.date_to}")
     sheets = args.xlsx or args.csv  # the spreadsheets read the store through SQLAlchemy
-    doc = recall(
-        _engine() if sheets else _reading_store(),
-        kind,
-        key,
-        _window_bound(args.date_from, end=False),
-        _window_bound(args.date_to, end=True),
-    )
+    doc = recall(_engine() if sheets else _reading_store(), kind, key, date_from, date_to)
     written = []
     for fmt in ("xlsx", "csv"):
         if getattr(args, fmt):

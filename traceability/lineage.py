@@ -297,7 +297,29 @@ def _recall(
     }
     with _no_cycle_collection():
         rows = reader.tuples(recall_sql(kind, reader.dialect), params)
-        return _recall_doc(kind, key, date_from, date_to, rows)
+        doc = _recall_doc(kind, key, date_from, date_to, rows)
+    if not doc["lots"] and not reader.rows(_KEY_FOUND[kind], {"key": key}):
+        raise NotFound(_KEY_MISSING[kind].format(key=key))
+    return doc
+
+
+# An empty recall must say whether its key is in the store at all: "nothing from plot P3 in
+# this window" is an answer, "no plot P3" (a typing error, or records not loaded yet) is not.
+# Asked only when the answer is empty; each an index lookup.
+_KEY_FOUND = {
+    "plot": "SELECT 1 AS found FROM plot WHERE plot_id = :key LIMIT 1",
+    "farm": "SELECT 1 AS found FROM plot WHERE farm_id = :key LIMIT 1",
+    "county": "SELECT 1 AS found FROM plot WHERE county_code = :key LIMIT 1",
+    "input": "SELECT 1 AS found FROM event WHERE input_reg_no = :key LIMIT 1",
+    "lot": "SELECT 1 AS found FROM lot WHERE lot_id = :key LIMIT 1",
+}
+_KEY_MISSING = {
+    "plot": "no plot {key!r} in the store",
+    "farm": "no plot of farm {key!r} in the store",
+    "county": "no plot in county {key!r} in the store",
+    "input": "no production record in the store names input {key!r}",
+    "lot": "no lot {key!r} in the store",
+}
 
 
 @contextmanager
