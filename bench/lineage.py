@@ -977,45 +977,48 @@ def findings(res: dict[str, Any]) -> list[str]:
         )
         if r
     ]
-    rows = " / ".join(
-        f"{r['recall']['rows']:,}" for r in res["dbs"].values() if r and "recall" in r
-    )
+    counts = sorted({r["recall"]["rows"] for r in res["dbs"].values() if r and "recall" in r})
+    rows = " / ".join(f"{n:,}" for n in counts)
     out += [
         "",
         "Where a county recall's time goes (median ms, this run): "
         + "; ".join(split)
-        + ". Every lot costs two index lookups: the walk's step to it in edge, which now "
-        "carries the child lot's GTIN, units and kg (migration 0004; index ix_edge_walk), and "
-        "its movements in lot_flow (migration 0003). Before them a lot cost five: the walk, "
-        "its own row in lot, its shipment lines, each line's shipment and its lot_sale rows. "
-        "The sums per party are made in the SQL, and the lots come as one row of two JSON "
-        f"arrays (every lot, the packed ones) in code-point order, so {rows} rows reach "
-        "Python (24,944 with a row per movement, 16,854 with a row per lot; on 2026-12-02 "
-        "the one-row form took PostgreSQL's county recall from 131 to 91 ms median, 21 runs "
-        "before and after the change on the same store). On PostgreSQL a lookup costs 2-3 us "
-        "here (EXPLAIN ANALYZE), 45-70 ms for the two per lot of 11,109 lots. Tried on "
-        "2026-12-01 and not kept: one table holding a "
-        "lot's children, its own row and its movements together (one lookup per lot, but "
-        "three times the rows through the recursive walk: 83 ms for the walk alone on "
-        "PostgreSQL, 112 ms on SQLite), covering indexes on lot and lot_flow (no gain beyond "
-        "the noise), the ids in C collation (none), probing the lots in id order (none); "
-        "on 2026-12-02 a PostgreSQL walk that advances a whole level per step (an array of "
-        "the level's lots, looked up through unnest and LATERAL ... OFFSET 0, or through "
-        "= ANY) to cut the recursive CTE's cost per row: 58-59 ms of server time against 60 "
-        "for the shipped walk (EXPLAIN ANALYZE without timing, 15 runs each, interleaved): "
-        "the per-lot index lookups, not the recursion, are the walk's cost. Measured as a "
-        "prototype on 2026-12-02 and not kept: flags on each edge saying whether its child "
-        "lot has children and has movements, so that the walk skips the 4,504 leaves and the "
-        "flows skip the 6,605 lots that never moved between parties (half of the 22,218 "
-        "lookups): 66-67 against 76-80 ms of server time at best, -13 %, interleaved runs. "
-        "Triggers would have to keep the flags true against concurrent writers (an edge into "
-        "a lot and an edge out of it, or its first sale, written at once by two loads each "
-        "miss the other's row), which needs a row lock on the lot for every edge and movement "
-        "written; a flag wrong the other way drops lots from a recall, so the gain was not "
-        "worth it. "
-        "Carrying the child's fields on the edge measured, as a prototype on the PostgreSQL "
-        "copy: the recall's SQL 77-79 ms at best and 105-117 ms median against 94-120 and "
-        "119-157 ms with the lot lookup, in the same process, same rows.",
+        + ". Every lot costs two index lookups: the walk's step to it in edge, which carries "
+        "the child lot's GTIN, units and kg (migration 0004; index ix_edge_walk), and its "
+        "movements in lot_flow (migration 0003). Before them a lot cost five: the walk, its "
+        "own row in lot, its shipment lines, each line's shipment and its lot_sale rows. The "
+        "sums per party are made in the SQL, and the lots come as one row of two JSON arrays "
+        f"(every lot, the packed ones) in code-point order, so {rows} rows reach Python. On "
+        "PostgreSQL a lookup costs 2-3 us here (EXPLAIN ANALYZE), 45-70 ms for the two per "
+        "lot of 11,109 lots.",
+        "",
+        "What was measured on the way, on this store (prototypes timed in turn with the SQL "
+        "shipped at the time, in one process, giving the same rows, unless said otherwise):",
+        "",
+        "- kept, 2026-12-01: the child lot's fields carried on the edge: the recall's SQL "
+        "77-79 ms at best and 105-117 ms median on PostgreSQL, against 94-120 and 119-157 ms "
+        "looking each lot up.",
+        "- kept, 2026-12-02: the lots as one JSON row instead of a row per lot (16,854 rows "
+        "reached Python, 24,944 before the per-party sums moved into the SQL): PostgreSQL's "
+        "county recall from 131 to 91 ms median, 21 runs before and after on the same store.",
+        "- not kept, 2026-12-01: one table holding a lot's children, its own row and its "
+        "movements together (one lookup per lot, but three times the rows through the "
+        "recursive walk: 83 ms for the walk alone on PostgreSQL, 112 ms on SQLite); covering "
+        "indexes on lot and lot_flow (no gain beyond the noise); the ids in C collation "
+        "(none); probing the lots in id order (none).",
+        "- not kept, 2026-12-02: a PostgreSQL walk that advances a whole level per step (an "
+        "array of the level's lots, looked up through unnest and LATERAL ... OFFSET 0, or "
+        "through = ANY): 58-59 ms of server time against 60 for the shipped walk (EXPLAIN "
+        "ANALYZE without timing, 15 runs each): the per-lot index lookups, not the "
+        "recursion, are the walk's cost.",
+        "- not kept, 2026-12-02: flags on each edge saying whether its child lot has children "
+        "and has movements, so that the walk skips the 4,504 leaves and the flows the 6,605 "
+        "lots that never moved between parties (half of the 22,218 lookups): 66-67 against "
+        "76-80 ms of server time at best, -13 %. Triggers would have to keep the flags true "
+        "against concurrent writers (an edge into a lot and an edge out of it, or its first "
+        "sale, written at once by two loads each miss the other's row), which needs a row "
+        "lock on the lot for every edge and movement written; a flag wrong the other way "
+        "drops lots from a recall.",
     ]
     pg = res["dbs"].get("postgresql")
     if not pg:
