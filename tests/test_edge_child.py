@@ -1,7 +1,9 @@
 """edge.child_gtin / child_units / child_kg: each edge's copy of its child lot's fields, kept by
 triggers on edge and lot (migration 0004), which the recall's walk reads instead of looking up
 every lot it reaches. They must equal the lot's fields after any write, whichever arrives
-first, on SQLite and PostgreSQL, and a store migrated from 0003 must get them filled.
+first, on SQLite and PostgreSQL, and a store migrated from 0003 must get them filled. On
+PostgreSQL two loads at once must not leave them wrong: a correction is waited for (migration
+0005), and NULL copies an unseen lot left behind are looked up by the recall.
 """
 
 from __future__ import annotations
@@ -160,3 +162,69 @@ def test_recall_lists_a_lot_whose_copies_two_loads_at_once_left_empty(
     with eng.begin() as conn:  # the copies mended: the same answer
         conn.execute(text(sql_text("edge_child_fill", "postgresql")))
     assert stale(eng) == [] and recall(eng, "lot", parent) == doc
+
+
+def test_a_lot_corrected_while_an_edge_into_it_is_written_leaves_no_stale_copy(
+    inbox: Path, pg_database: str
+) -> None:
+    """PostgreSQL, two loads at once: one corrects lot X (uncommitted), the other writes an edge
+    into X. The edge's trigger reads X under a share lock (migration 0005), so it waits for the
+    correction and copies the corrected units and kg, not the row it would have seen before."""
+    import threading
+    import time
+
+    _fresh_pg(pg_database)
+    write_season(inbox)
+    ingest_dir(inbox, pg_database)
+    eng = open_store(pg_database)
+    with eng.begin() as conn:
+        parent, event = conn.execute(text("SELECT lot_id, event_id FROM lot LIMIT 1")).one()
+        conn.execute(
+            text(
+                "INSERT INTO lot (lot_id, step, gtin, quantity_kg, units, made_at, made_by, "
+                "event_id) VALUES ('FIX-1', 'packing', '06901234567892', 10, 4, "
+                "'2026-10-05 00:00:00', 'MILL', :e)"
+            ),
+            {"e": event},
+        )
+    fix, writer = eng.connect(), eng.connect()
+    pid = writer.execute(text("SELECT pg_backend_pid()")).scalar()
+    writer.commit()
+    failed: list[BaseException] = []
+
+    def write_edge() -> None:
+        try:
+            with writer.begin():
+                writer.execute(
+                    text(
+                        "INSERT INTO edge (parent_lot, child_lot, kg, share, event_id) "
+                        "VALUES (:p, 'FIX-1', 10, 1, :e)"
+                    ),
+                    {"p": parent, "e": event},
+                )
+        except BaseException as exc:  # reported below, in the test's own thread
+            failed.append(exc)
+
+    try:
+        fix.begin()
+        fix.execute(text("UPDATE lot SET units = 5, quantity_kg = 12.5 WHERE lot_id = 'FIX-1'"))
+        edge = threading.Thread(target=write_edge)
+        edge.start()
+        waiting = ""
+        with eng.connect() as watch:  # the edge's insert is under way and waits for the lock
+            for _ in range(200):
+                waiting = watch.execute(
+                    text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :p"),
+                    {"p": pid},
+                ).scalar()
+                if waiting == "Lock" or not edge.is_alive():
+                    break
+                time.sleep(0.05)
+        fix.commit()
+        edge.join(10)
+    finally:
+        fix.close()
+        writer.close()
+    assert not failed and not edge.is_alive()
+    assert waiting == "Lock"  # it did wait for the correction
+    assert copy_of(eng, "FIX-1") == {("06901234567892", 5, 12.5)} and stale(eng) == []
