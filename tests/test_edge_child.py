@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 
 from tests.conftest import _fresh_pg
+from tests.races import second_waits_for_first
 from tests.season import write_season
 from traceability.lineage import recall
 from traceability.pipeline import ingest_dir
@@ -170,9 +171,6 @@ def test_a_lot_corrected_while_an_edge_into_it_is_written_leaves_no_stale_copy(
     """PostgreSQL, two loads at once: one corrects lot X (uncommitted), the other writes an edge
     into X. The edge's trigger reads X under a share lock (migration 0005), so it waits for the
     correction and copies the corrected units and kg, not the row it would have seen before."""
-    import threading
-    import time
-
     _fresh_pg(pg_database)
     write_season(inbox)
     ingest_dir(inbox, pg_database)
@@ -187,44 +185,11 @@ def test_a_lot_corrected_while_an_edge_into_it_is_written_leaves_no_stale_copy(
             ),
             {"e": event},
         )
-    fix, writer = eng.connect(), eng.connect()
-    pid = writer.execute(text("SELECT pg_backend_pid()")).scalar()
-    writer.commit()
-    failed: list[BaseException] = []
-
-    def write_edge() -> None:
-        try:
-            with writer.begin():
-                writer.execute(
-                    text(
-                        "INSERT INTO edge (parent_lot, child_lot, kg, share, event_id) "
-                        "VALUES (:p, 'FIX-1', 10, 1, :e)"
-                    ),
-                    {"p": parent, "e": event},
-                )
-        except BaseException as exc:  # reported below, in the test's own thread
-            failed.append(exc)
-
-    try:
-        fix.begin()
-        fix.execute(text("UPDATE lot SET units = 5, quantity_kg = 12.5 WHERE lot_id = 'FIX-1'"))
-        edge = threading.Thread(target=write_edge)
-        edge.start()
-        waiting = ""
-        with eng.connect() as watch:  # the edge's insert is under way and waits for the lock
-            for _ in range(200):
-                waiting = watch.execute(
-                    text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :p"),
-                    {"p": pid},
-                ).scalar()
-                if waiting == "Lock" or not edge.is_alive():
-                    break
-                time.sleep(0.05)
-        fix.commit()
-        edge.join(10)
-    finally:
-        fix.close()
-        writer.close()
-    assert not failed and not edge.is_alive()
-    assert waiting == "Lock"  # it did wait for the correction
+    assert second_waits_for_first(
+        eng,
+        "UPDATE lot SET units = 5, quantity_kg = 12.5 WHERE lot_id = 'FIX-1'",
+        "INSERT INTO edge (parent_lot, child_lot, kg, share, event_id) "
+        "VALUES (:p, 'FIX-1', 10, 1, :e)",
+        {"p": parent, "e": event},
+    )
     assert copy_of(eng, "FIX-1") == {("06901234567892", 5, 12.5)} and stale(eng) == []

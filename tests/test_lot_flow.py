@@ -15,6 +15,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from tests.conftest import _fresh_pg
+from tests.races import second_waits_for_first
 from tests.season import GTIN_RICE, SALES, SHIPMENTS, write_csv, write_season
 from traceability.lineage import recall
 from traceability.pipeline import ingest_dir
@@ -185,3 +187,24 @@ def test_two_sales_files_loading_at_once_both_load(home: Path, store_url: str) -
         assert conn.execute(text("SELECT COUNT(*) FROM sale")).scalar() == before + 2 * len(pairs)
     want, have = sums(eng)
     assert have == want
+
+
+def test_a_line_written_while_its_shipment_changes_parties_counts_for_the_new_ones(
+    inbox: Path, pg_database: str
+) -> None:
+    """PostgreSQL, two writers at once: a fix moves shipment S1 to another receiver
+    (uncommitted) while a load adds a line to S1. The line's trigger reads S1 under a share
+    lock (migration 0005), so it waits and counts the line under the new receiver; before,
+    it went to the old one, and lot_flow no longer equalled the base tables."""
+    _fresh_pg(pg_database)
+    write_season(inbox)
+    ingest_dir(inbox, pg_database)
+    eng = open_store(pg_database)
+    assert second_waits_for_first(
+        eng,
+        "UPDATE shipment SET to_party = 'R-OTHER' WHERE shipment_id = 'S1'",
+        "INSERT INTO shipment_lot (shipment_id, lot_id, kg) VALUES ('S1', 'K2', 50)",
+    )
+    want, have = sums(eng)
+    assert have == want
+    assert ("K2", "R-OTHER", 50.0, 0.0, 0, 1) in have
