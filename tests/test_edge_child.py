@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, text
 
 from tests.conftest import _fresh_pg
@@ -120,43 +121,39 @@ def test_migration_fills_the_copies(inbox: Path, store_url: str) -> None:
         assert conn.execute(text("SELECT COUNT(*) FROM edge WHERE child_kg IS NULL")).scalar() == 0
 
 
-def test_recall_lists_a_lot_whose_copies_two_loads_at_once_left_empty(
-    inbox: Path, pg_database: str
-) -> None:
-    """On PostgreSQL an edge written before its child lot, while the lot's own record commits
-    in another transaction, keeps NULL copies: the edge's trigger does not see the lot, the
-    lot's trigger does not see the edge. The recall (sql/recall.postgresql.sql) looks such a
-    lot up, so it is listed with its units all the same. (SQLite's writers take turns: a
-    trigger there always sees what the other writer committed.)"""
+@pytest.fixture
+def pg_season(inbox: Path, pg_database: str) -> tuple[Engine, str, str]:
+    """The hand-checked season on the real PostgreSQL: (store, a lot, an event id)."""
     _fresh_pg(pg_database)
     write_season(inbox)
     ingest_dir(inbox, pg_database)
     eng = open_store(pg_database)
     with eng.connect() as conn:
         parent, event = conn.execute(text("SELECT lot_id, event_id FROM lot LIMIT 1")).one()
-    epcis, csv = eng.connect(), eng.connect()
-    try:
-        epcis.begin()
-        epcis.execute(
-            text(
-                "INSERT INTO edge (parent_lot, child_lot, kg, share, event_id) "
-                "VALUES (:p, 'RACE-1', 10, 1, :e)"
-            ),
-            {"p": parent, "e": event},
-        )
-        with csv.begin():  # the lot commits while the edge's transaction is still open
-            csv.execute(
-                text(
-                    "INSERT INTO lot (lot_id, step, gtin, quantity_kg, units, made_at, "
-                    "made_by, event_id) VALUES ('RACE-1', 'packing', '06901234567892', 10, 4, "
-                    "'2026-10-05 00:00:00', 'MILL', :e)"
-                ),
-                {"e": event},
-            )
-        epcis.commit()
-    finally:
-        epcis.close()
-        csv.close()
+    return eng, parent, event
+
+
+NEW_LOT = (
+    "INSERT INTO lot (lot_id, step, gtin, quantity_kg, units, made_at, made_by, event_id) "
+    "VALUES (:lot, 'packing', '06901234567892', 10, 4, '2026-10-05 00:00:00', 'MILL', :e)"
+)
+NEW_EDGE = (
+    "INSERT INTO edge (parent_lot, child_lot, kg, share, event_id) VALUES (:p, :lot, 10, 1, :e)"
+)
+
+
+def test_recall_lists_a_lot_whose_copies_two_loads_at_once_left_empty(
+    pg_season: tuple[Engine, str, str],
+) -> None:
+    """On PostgreSQL an edge written before its child lot, while the lot's own record commits
+    in another transaction, keeps NULL copies: the edge's trigger does not see the lot, the
+    lot's trigger does not see the edge, and there is no lot row to wait for. The recall
+    (sql/recall.postgresql.sql) looks such a lot up, so it is listed with its units all the
+    same. (SQLite's writers take turns: a trigger there always sees what the other writer
+    committed.)"""
+    eng, parent, event = pg_season
+    params = {"p": parent, "e": event, "lot": "RACE-1"}
+    assert not second_waits_for_first(eng, NEW_EDGE, NEW_LOT, params)
     assert copy_of(eng, "RACE-1") == {(None, None, None)}  # what the race leaves
     doc = recall(eng, "lot", parent)
     assert "RACE-1" in doc["lots"] and "RACE-1" in doc["packed_lots"]
@@ -166,30 +163,16 @@ def test_recall_lists_a_lot_whose_copies_two_loads_at_once_left_empty(
 
 
 def test_a_lot_corrected_while_an_edge_into_it_is_written_leaves_no_stale_copy(
-    inbox: Path, pg_database: str
+    pg_season: tuple[Engine, str, str],
 ) -> None:
     """PostgreSQL, two loads at once: one corrects lot X (uncommitted), the other writes an edge
     into X. The edge's trigger reads X under a share lock (migration 0005), so it waits for the
     correction and copies the corrected units and kg, not the row it would have seen before."""
-    _fresh_pg(pg_database)
-    write_season(inbox)
-    ingest_dir(inbox, pg_database)
-    eng = open_store(pg_database)
+    eng, parent, event = pg_season
+    params = {"p": parent, "e": event, "lot": "FIX-1"}
     with eng.begin() as conn:
-        parent, event = conn.execute(text("SELECT lot_id, event_id FROM lot LIMIT 1")).one()
-        conn.execute(
-            text(
-                "INSERT INTO lot (lot_id, step, gtin, quantity_kg, units, made_at, made_by, "
-                "event_id) VALUES ('FIX-1', 'packing', '06901234567892', 10, 4, "
-                "'2026-10-05 00:00:00', 'MILL', :e)"
-            ),
-            {"e": event},
-        )
+        conn.execute(text(NEW_LOT), params)
     assert second_waits_for_first(
-        eng,
-        "UPDATE lot SET units = 5, quantity_kg = 12.5 WHERE lot_id = 'FIX-1'",
-        "INSERT INTO edge (parent_lot, child_lot, kg, share, event_id) "
-        "VALUES (:p, 'FIX-1', 10, 1, :e)",
-        {"p": parent, "e": event},
+        eng, "UPDATE lot SET units = 5, quantity_kg = 12.5 WHERE lot_id = :lot", NEW_EDGE, params
     )
     assert copy_of(eng, "FIX-1") == {("06901234567892", 5, 12.5)} and stale(eng) == []
