@@ -31,6 +31,15 @@ WHERE NOT (
 )
 """
 
+# A packed lot of 4 bags, 10 kg (:lot, :e), and an edge from :p into it
+NEW_LOT = (
+    "INSERT INTO lot (lot_id, step, gtin, quantity_kg, units, made_at, made_by, event_id) "
+    "VALUES (:lot, 'packing', '06901234567892', 10, 4, '2026-10-05 00:00:00', 'MILL', :e)"
+)
+NEW_EDGE = (
+    "INSERT INTO edge (parent_lot, child_lot, kg, share, event_id) VALUES (:p, :lot, 10, 1, :e)"
+)
+
 
 def stale(eng: Engine) -> list[tuple]:
     with eng.connect() as conn:
@@ -65,24 +74,12 @@ def test_copies_follow_the_lot_whichever_arrives_first(inbox: Path, store_url: s
     eng = open_store(store_url)
     with eng.begin() as conn:  # an edge to a lot the store does not know yet (EPCIS may)
         parent, event = conn.execute(text("SELECT lot_id, event_id FROM lot LIMIT 1")).one()
-        conn.execute(
-            text(
-                "INSERT INTO edge (parent_lot, child_lot, kg, share, event_id) "
-                "VALUES (:p, 'LATE-1', 10, 1, :e)"
-            ),
-            {"p": parent, "e": event},
-        )
+        late = {"p": parent, "e": event, "lot": "LATE-1"}
+        conn.execute(text(NEW_EDGE), late)
     assert copy_of(eng, "LATE-1") == {(None, None, None)}
     assert "LATE-1" not in recall(eng, "lot", parent)["lots"]  # walked through, not listed
     with eng.begin() as conn:  # the lot arrives
-        conn.execute(
-            text(
-                "INSERT INTO lot (lot_id, step, gtin, quantity_kg, units, made_at, made_by, "
-                "event_id) VALUES ('LATE-1', 'packing', '06901234567892', 10, 4, "
-                "'2026-10-05 00:00:00', 'MILL', :e)"
-            ),
-            {"e": event},
-        )
+        conn.execute(text(NEW_LOT), late)
     assert copy_of(eng, "LATE-1") == {("06901234567892", 4, 10.0)}
     assert "LATE-1" in recall(eng, "lot", parent)["packed_lots"]
     with eng.begin() as conn:  # corrected
@@ -131,15 +128,6 @@ def pg_season(inbox: Path, pg_database: str) -> tuple[Engine, str, str]:
     with eng.connect() as conn:
         parent, event = conn.execute(text("SELECT lot_id, event_id FROM lot LIMIT 1")).one()
     return eng, parent, event
-
-
-NEW_LOT = (
-    "INSERT INTO lot (lot_id, step, gtin, quantity_kg, units, made_at, made_by, event_id) "
-    "VALUES (:lot, 'packing', '06901234567892', 10, 4, '2026-10-05 00:00:00', 'MILL', :e)"
-)
-NEW_EDGE = (
-    "INSERT INTO edge (parent_lot, child_lot, kg, share, event_id) VALUES (:p, :lot, 10, 1, :e)"
-)
 
 
 def test_recall_lists_a_lot_whose_copies_two_loads_at_once_left_empty(
