@@ -131,11 +131,11 @@ def cold_chain(eng: Engine) -> list[dict[str, Any]]:
                 ),
                 params,
             ).all()
-            findings += _shipment_findings(s.shipment_id, storage, lo, hi, start, end, readings)
+            findings += shipment_findings(s.shipment_id, storage, lo, hi, start, end, readings)
     return findings
 
 
-def _shipment_findings(
+def shipment_findings(
     shipment: str,
     storage: str,
     lo: float,
@@ -144,6 +144,8 @@ def _shipment_findings(
     end: datetime | None,
     readings: list[Any],
 ) -> list[dict[str, Any]]:
+    """Gaps and excursions of one shipment from its readings (``ts``, ``temp_c``, in time
+    order); ``no_readings`` when there are none. Also what a lot's page shows per shipment."""
     out: list[dict[str, Any]] = []
     if not readings:
         return [{"kind": "no_readings", "shipment": shipment, "storage": storage}]

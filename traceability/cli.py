@@ -130,9 +130,20 @@ def _window_bound(value: str | None, *, end: bool) -> Any:
 
 
 def cmd_recall(args: argparse.Namespace) -> int:
+    if args.action == "declare":
+        return cmd_recall_declare(args)
+    if args.action == "lift":
+        return cmd_recall_lift(args)
     from traceability.lineage import recall
 
-    kind, key = next((k, v) for k in RECALL_OPTIONS if (v := getattr(args, k)) is not None)
+    if args.recall_id is not None:
+        raise UsageError(f"unexpected argument {args.recall_id!r}: only `recall lift` takes an ID")
+    if args.reason is not None:
+        raise UsageError("--reason belongs to `heitu recall declare`")
+    given = [(k, v) for k in RECALL_OPTIONS if (v := getattr(args, k)) is not None]
+    if len(given) != 1:
+        raise UsageError("recall needs exactly one of --plot, --farm, --county, --input or --lot")
+    kind, key = given[0]
     if kind == "county" and not re.fullmatch(r"[0-9]{6}", key):
         raise UsageError(f"--county {key!r}: a county is its 6-digit code, e.g. 230184")
     date_from = _window_bound(args.date_from, end=False)
@@ -162,6 +173,105 @@ def cmd_recall(args: argparse.Namespace) -> int:
 
 
 RECALL_OPTIONS = ("plot", "farm", "county", "input", "lot")
+#: What a declared recall can name (a farm's recall is declared plot by plot).
+DECLARE_OPTIONS = ("lot", "input", "plot", "county")
+
+
+def _recall_line(doc: dict[str, Any]) -> str:
+    state = "active" if doc["active"] else f"lifted {doc['lifted_at']}"
+    return (
+        f"recall {doc['id']}: {doc['scope']} {doc['key']}, declared {doc['declared_at']}, "
+        f"{state}\n  reason: {doc['reason']}"
+    )
+
+
+def cmd_recall_declare(args: argparse.Namespace) -> int:
+    from traceability.recalls import declare
+
+    if args.recall_id is not None:
+        raise UsageError(f"unexpected argument {args.recall_id!r}")
+    if args.farm is not None:
+        raise UsageError("a recall is declared by --lot, --input, --plot or --county")
+    given = [(k, v) for k in DECLARE_OPTIONS if (v := getattr(args, k)) is not None]
+    if len(given) != 1:
+        raise UsageError("recall declare needs exactly one of --lot, --input, --plot, --county")
+    if not args.reason or not args.reason.strip():
+        raise UsageError("recall declare needs --reason TEXT (consumers see it on the page)")
+    if args.date_from or args.date_to or args.xlsx or args.csv:
+        raise UsageError("--from, --to, --xlsx and --csv belong to the recall query")
+    scope, key = given[0]
+    if scope == "county" and not re.fullmatch(r"[0-9]{6}", key):
+        raise UsageError(f"--county {key!r}: a county is its 6-digit code, e.g. 230184")
+    try:
+        doc = declare(_engine(), scope, key, args.reason)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    _emit(args, doc, _recall_line(doc))
+    return 0
+
+
+def cmd_recall_lift(args: argparse.Namespace) -> int:
+    from traceability.recalls import lift
+
+    if args.recall_id is None or not args.recall_id.isdigit():
+        raise UsageError("recall lift needs the recall's ID (a number; see `heitu recalls`)")
+    if any(getattr(args, k) is not None for k in RECALL_OPTIONS) or args.reason:
+        raise UsageError("recall lift takes only the recall's ID")
+    doc = lift(_engine(), int(args.recall_id))
+    _emit(args, doc, _recall_line(doc))
+    return 0
+
+
+def cmd_recalls(args: argparse.Namespace) -> int:
+    from traceability.recalls import list_recalls
+
+    doc = list_recalls(_engine(), include_lifted=args.all)
+    _emit(args, doc, "\n".join(_recall_line(d) for d in doc) or "no declared recalls")
+    return 0
+
+
+def cmd_reports(args: argparse.Namespace) -> int:
+    from traceability.reports import list_reports
+
+    doc = list_reports(_engine(), status=args.status)
+    human = [
+        f"#{r['id']:<5} {r['time']}  {r['status']:<13} {r['category']:<8} "
+        f"{r['gtin']} {r['lot'] or '-'}{'' if r['known_lot'] else ' (lot not on record)'}"
+        f"\n       {r['text']}"
+        for r in doc
+    ]
+    _emit(args, doc, "\n".join(human) or "no reports")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start the web app under uvicorn; the store is checked (and migrated) first, so an
+    unreachable store is exit 1 with the reason, not a worker crash loop."""
+    import uvicorn
+
+    from traceability import config
+    from traceability.store import open_store
+
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port}: expected 1-65535")
+    if args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: expected 1 or more")
+    open_store(config.db_url())
+    print(
+        f"heitu: serving {config.db_url()} on http://{args.host}:{args.port}/ "
+        f"({args.workers} worker(s))",
+        file=sys.stderr,
+    )
+    uvicorn.run(
+        "traceability.web:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+    )
+    return 0
 
 
 def _write_sheet(doc: dict[str, Any], path: Path, fmt: Any) -> list[Path]:
@@ -213,9 +323,9 @@ def cmd_balance(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from traceability.checks import run_checks
+    from traceability.pipeline import run_checks
 
-    doc = run_checks(_engine())
+    doc = run_checks()
     human = []
     for group, findings in doc.items():
         human.append(f"{group}: {len(findings)} finding(s)")
@@ -332,7 +442,16 @@ def parser() -> argparse.ArgumentParser:
         "Everything made from a plot, farm, county, input or lot: "
         "where it went, what was sold, what is still unsold per retailer.",
     )
-    which = sp.add_mutually_exclusive_group(required=True)
+    sp.add_argument(
+        "action",
+        nargs="?",
+        choices=("declare", "lift"),
+        help="declare: store a recall (--lot/--input/--plot/--county X --reason TEXT) that "
+        "the page, its JSON and the linkset show at once; lift ID: end one",
+    )
+    sp.add_argument("recall_id", nargs="?", metavar="ID", help="the recall to lift")
+    sp.add_argument("--reason", help="why (declare): shown to consumers on the page")
+    which = sp.add_mutually_exclusive_group()
     which.add_argument("--plot", help="a plot id")
     which.add_argument("--farm", help="a farm's party id: all its plots")
     which.add_argument("--county", help="a 6-digit county code: all its plots")
@@ -396,6 +515,22 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--plots", type=int, default=60, help="number of plots (default 60)")
     sp.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
     add("status", cmd_status, "What the store holds: records, rejects, findings, a traced bag.")
+    sp = add("recalls", cmd_recalls, "The declared recalls (active ones; --all for lifted too).")
+    sp.add_argument("--all", action="store_true", help="include lifted recalls")
+    sp = add("reports", cmd_reports, "Consumers' reports sent from the page.")
+    sp.add_argument("--status", choices=("new", "investigating", "closed"), help="only these")
+    help_text = "Start the web app: the GS1 Digital Link resolver and the consumer page."
+    sp = sub.add_parser("serve", help=help_text, description=help_text)  # no --json: a server
+    sp.set_defaults(func=cmd_serve)
+    sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sp.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sp.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    sp.add_argument(
+        "--log-level",
+        default="warning",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="uvicorn's log level (default warning; debug logs every request)",
+    )
     return p
 
 

@@ -27,6 +27,7 @@ from traceability import models as m
 from traceability.errors import UnreadableFile
 from traceability.readers import FieldError, Row
 from traceability.sources import MAX_ID, SOURCES, Parsed, Shipments, Source
+from traceability.store import touch
 
 CHUNK = 500  # keys per IN (...) query: well under SQLite's variable limit
 
@@ -581,7 +582,10 @@ def ingest_file(
     rows = list(src.rows(path))  # reads the whole file first: unreadable = nothing loaded
     with eng.begin() as conn:
         reports, lots = process(conn, src, [Item(name, r) for r in rows], now)
-    return reports.get(name, FileReport(name)), lots
+    report = reports.get(name, FileReport(name))
+    if report.loaded or lots:
+        touch(eng)  # cached pages built before this load are now out of date
+    return report, lots
 
 
 def retry_parked(eng: Engine, now: datetime | None = None) -> dict[str, Any]:
@@ -603,6 +607,8 @@ def retry_parked(eng: Engine, now: datetime | None = None) -> dict[str, Any]:
                     continue
                 items = [Item(w.file, Row(w.line, w.raw)) for w in waiting]
                 reports, _ = process(conn, src, items, now)
+            if any(r.loaded for r in reports.values()):
+                touch(eng)
             n = sum(r.loaded + r.unchanged for r in reports.values())
             by_source[name] = by_source.get(name, 0) + n
             loaded_this_pass += n

@@ -284,3 +284,60 @@ class Reject(Base):
     last_seen: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
     __table_args__ = (UniqueConstraint("source", "record_key", "content_hash"),)
+
+
+class StoreState(Base):
+    """One row: a counter every writer bumps after it commits (ingest, checks, recalls), so a
+    reader holding a cached page knows with one indexed read whether anything changed since it
+    built it (traceability/web caches pages by it). ``changed_at`` is the Last-Modified."""
+
+    __tablename__ = "store_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime]
+
+
+class Finding(Base):
+    """A finding of the last run of the checks (``heitu check``, the checks DAG), kept so a
+    page can say "the store holds an open finding about this lot" without running them. Each
+    run replaces the set: a finding that no longer holds is gone."""
+
+    __tablename__ = "finding"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    check_name: Mapped[str] = mapped_column(String(20))  # mass_balance | cold_chain | geo | codes
+    kind: Mapped[str] = mapped_column(String(40))
+    lot_id: Mapped[str | None] = mapped_column(ID, index=True)
+    shipment_id: Mapped[str | None] = mapped_column(ID, index=True)
+    plot_id: Mapped[str | None] = mapped_column(ID, index=True)
+    county_code: Mapped[str | None] = mapped_column(String(6))
+    detail: Mapped[dict[str, Any]]
+    found_at: Mapped[datetime]
+
+
+class RecallNotice(Base):
+    """A declared recall (``heitu recall declare``): every lot made from its scope (a lot and
+    what was made of it, an input, a plot, a county) is shown as recalled until it is lifted."""
+
+    __tablename__ = "recall_notice"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(10))  # lot | input | plot | county
+    key: Mapped[str] = mapped_column(ID)
+    reason: Mapped[str] = mapped_column(Text)
+    declared_at: Mapped[datetime]
+    lifted_at: Mapped[datetime | None]
+
+
+class ConsumerReport(Base):
+    """A consumer's report from a lot's page ("this bag may be fake"): no login, no personal
+    data. The bureau works them through ``status`` (new -> investigating -> closed)."""
+
+    __tablename__ = "consumer_report"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    gtin: Mapped[str] = mapped_column(String(14))
+    lot_id: Mapped[str | None] = mapped_column(ID, index=True)
+    serial: Mapped[str | None] = mapped_column(ID)
+    known_lot: Mapped[bool]
+    category: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(15), default="new")

@@ -214,9 +214,15 @@ def check_freshness(
 
 
 def run_checks(url: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Every check over the store; the findings are also stored (table ``finding``) in place
+    of the last run's, for the pages that show what is open about a lot."""
     from traceability.checks import run_checks as _run
+    from traceability.findings import save_findings
 
-    return _run(open_store(url))
+    eng = open_store(url)
+    doc = _run(eng)
+    save_findings(eng, doc)
+    return doc
 
 
 def issue_codes(url: str | None = None) -> dict[str, Any]:

@@ -108,3 +108,23 @@ def reset_engines() -> None:
     for eng in _engines.values():
         eng.dispose()
     _engines.clear()
+
+
+def touch(eng: Engine) -> None:
+    """Bump the store's change counter (``store_state``), after a writer has committed.
+
+    A short transaction of its own, never inside the writer's: on PostgreSQL an UPDATE of the
+    one row inside a long load would make concurrent loads wait on each other, and a bump
+    before the data commits would let a reader cache the old data under the new number. A
+    reader that builds a page between the commit and the bump caches new data under the old
+    number, which the bump then retires: never a stale page after a write."""
+    from datetime import UTC, datetime
+
+    with eng.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE store_state SET generation = generation + 1, changed_at = :now "
+                "WHERE id = 1"
+            ),
+            {"now": datetime.now(UTC).replace(tzinfo=None, microsecond=0)},
+        )

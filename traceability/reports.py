@@ -1,0 +1,101 @@
+"""Consumers' reports from a lot's page ("这袋米可能是假的 / something is wrong").
+
+No login and no personal data: a category, a short text, the code that was scanned, the time.
+The page limits how often one client may report (traceability/web); this module checks the
+fields and stores them. ``heitu reports`` lists them; the bureau's queue builds on them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+__all__ = ["CATEGORIES", "MAX_TEXT", "add_report", "list_reports"]
+
+#: What a consumer can say is wrong (the page shows them in Chinese and English).
+CATEGORIES = ("fake", "quality", "label", "other")
+MAX_TEXT = 500
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat(timespec="seconds")
+
+
+def _doc(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "lot": r.lot_id,
+        "gtin": r.gtin,
+        "serial": r.serial,
+        "known_lot": bool(r.known_lot),
+        "category": r.category,
+        "text": r.text,
+        "time": _iso(r.created_at),
+        "status": r.status,
+    }
+
+
+def check_report(category: str, text: str) -> str | None:
+    """None when a report's fields are acceptable, else the reason (shown on the page)."""
+    if category not in CATEGORIES:
+        return f"category {category!r}: expected one of {', '.join(CATEGORIES)}"
+    if len(text) > MAX_TEXT:
+        return f"text is {len(text)} characters; at most {MAX_TEXT}"
+    return None
+
+
+def add_report(
+    eng: Engine,
+    *,
+    gtin: str,
+    lot: str | None,
+    serial: str | None,
+    known_lot: bool,
+    category: str,
+    text: str,
+) -> dict[str, Any]:
+    """Store one report; ValueError with the reason when a field is not acceptable."""
+    from sqlalchemy import insert, select
+
+    from traceability.models import ConsumerReport
+
+    text = " ".join(text.split())  # one line, no control characters kept
+    reason = check_report(category, text)
+    if reason:
+        raise ValueError(reason)
+    with eng.begin() as conn:
+        rid = conn.execute(
+            insert(ConsumerReport)
+            .values(
+                gtin=gtin,
+                lot_id=lot,
+                serial=serial,
+                known_lot=known_lot,
+                category=category,
+                text=text,
+                created_at=datetime.now(UTC).replace(microsecond=0),
+                status="new",
+            )
+            .returning(ConsumerReport.id)
+        ).scalar_one()
+        row = conn.execute(select(ConsumerReport).where(ConsumerReport.id == rid)).one()
+    return _doc(row)
+
+
+def list_reports(eng: Engine, *, status: str | None = None) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from traceability.models import ConsumerReport
+
+    q = select(ConsumerReport).order_by(ConsumerReport.id)
+    if status:
+        q = q.where(ConsumerReport.status == status)
+    with eng.connect() as conn:
+        return [_doc(r) for r in conn.execute(q)]

@@ -1,0 +1,672 @@
+"""The web app: a GS1 Digital Link resolver whose default target is the consumer page.
+
+``create_app(url)`` builds the FastAPI app on the store at ``url`` (``HEITU_DB_URL`` when not
+given). ``heitu serve`` runs it under uvicorn. Routes (docs/web.md):
+
+- ``/01/{gtin}[/10/{lot}[/21/{serial}]]``: the resolver. The page (HTML, or its JSON twin with
+  ``Accept: application/json`` or a ``.json`` suffix), the linkset (``?linkType=linkset``,
+  ``Accept: application/linkset+json``), or a 307 to one link type's target
+  (``?linkType=gs1:epcis``). A lot not on record under a known GTIN walks up to the product's
+  page with a warning; an unknown GTIN is 404, a malformed path or check digit 400.
+- ``/epcis/01/...`` and ``/recall/01/...``: the targets of ``gs1:epcis`` and
+  ``gs1:recallStatus``.
+- ``/.well-known/gs1resolver``, ``/report`` (the page's form), ``/lookup`` (the home page's
+  form), ``/static/heitu.css``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections import deque
+from datetime import datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from traceability import config
+from traceability.web import linkset as ls
+from traceability.web.cache import Generation, PageCache, url_reader
+from traceability.web.chain import STAGES, lot_facts, product_facts
+from traceability.web.i18n import STRINGS, pick_lang
+
+__all__ = ["create_app"]
+
+HERE = Path(__file__).parent
+CSS = (HERE / "static" / "heitu.css").read_bytes()
+CSS_VERSION = hashlib.sha256(CSS).hexdigest()[:10]
+#: No request leaves the page for another host: styles from here, pictures inline.
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Accept, Accept-Language, If-None-Match, If-Modified-Since",
+    "Access-Control-Expose-Headers": "Link, Location, Content-Type, ETag, Last-Modified",
+}
+PAGE_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+    "Vary": "Accept, Accept-Language",
+    **CORS,
+}
+#: Plots listed in the page's table (the map draws every one); shipments shown with a curve.
+PLOT_ROWS = 10
+MAX_SHIPMENTS = 8
+#: Reports one client may send in REPORT_WINDOW seconds (kept in memory, per worker).
+REPORT_LIMIT = 5
+REPORT_WINDOW = 600.0
+PRACTICES = {
+    "straw_return": {"zh": "秸秆还田", "en": "straw return"},
+    "no_till": {"zh": "免耕", "en": "no-till"},
+    "rotation": {"zh": "轮作", "en": "crop rotation"},
+    "rice_duck": {"zh": "稻鸭共作", "en": "rice-duck farming"},
+    "rice_crab": {"zh": "稻蟹共作", "en": "rice-crab farming"},
+    "organic_fertilizer": {"zh": "施用有机肥", "en": "organic fertiliser"},
+    "cover_crop": {"zh": "覆盖作物", "en": "cover crop"},
+    "deep_tillage": {"zh": "深松", "en": "deep tillage"},
+}
+
+
+class BadCode(Exception):
+    """A path that is not a GS1 Digital Link we can read: 400 with the reason."""
+
+
+def parse_path(path: str) -> tuple[str, str | None, str | None]:
+    """(GTIN-14, lot or None, serial or None) from a Digital Link path ``/01/...``, parsed
+    with biip (percent-decoding, AI patterns, check digit). Raises BadCode with the reason."""
+    from biip import ParseError
+    from biip.gs1_digital_link_uris import GS1DigitalLinkURI
+
+    if path.endswith("/") and len(path) > 1:
+        path = path[:-1]  # a trailing slash is tolerated
+    try:
+        uri = GS1DigitalLinkURI.parse(f"https://resolver.invalid{path}")
+    except ParseError as exc:
+        raise BadCode(str(exc)) from None
+    values: dict[str, list[str]] = {}
+    for es in uri.element_strings:
+        values.setdefault(es.ai.ai, []).append(es.value)
+    keys = [k for k in values if k != "01"]
+    if "01" not in values:
+        raise BadCode(f"{path!r} names no GTIN (AI 01)")
+    if any(k not in ("10", "21") for k in keys) or any(len(v) > 1 for v in values.values()):
+        raise BadCode(f"{path!r}: this resolver reads /01/{{gtin}}[/10/{{lot}}][/21/{{serial}}]")
+    gtin_es = next(es for es in uri.element_strings if es.ai.ai == "01")
+    if gtin_es.gtin is None:
+        raise BadCode(gtin_es.gtin_error or f"GTIN {gtin_es.value!r} is not valid")
+    return gtin_es.gtin.as_gtin_14(), values.get("10", [None])[0], values.get("21", [None])[0]
+
+
+def dl_path(gtin: str, lot: str | None = None, serial: str | None = None) -> str:
+    """The Digital Link path of a GTIN, lot and serial, percent-encoded as GS1 asks."""
+    out = f"/01/{gtin}"
+    if lot is not None:
+        out += "/10/" + quote(lot, safe="")
+    if serial is not None:
+        out += "/21/" + quote(serial, safe="")
+    return out
+
+
+def _wants(accept: str, media: str) -> bool:
+    return any(part.split(";")[0].strip() == media for part in accept.split(","))
+
+
+def _http_date(when: datetime) -> str:
+    return format_datetime(when.replace(microsecond=0), usegmt=True)
+
+
+class Page:
+    """A built response body with its validators."""
+
+    __slots__ = ("body", "etag", "media")
+
+    def __init__(self, body: bytes, media: str) -> None:
+        self.body = body
+        self.media = media
+        self.etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+
+
+def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
+    """The app on the store at ``url``. ``cache=False`` (or ``HEITU_WEB_CACHE=0``) builds every
+    page afresh: the benchmark's cold case."""
+    from traceability.store import open_store
+
+    url = url or config.db_url()
+    engine = open_store(url)  # migrates an old store; raises StoreUnreachable
+    from traceability import sqlrun
+
+    store: Any = url if sqlrun.driver_of(url) else engine
+    if cache is None:
+        cache = os.environ.get("HEITU_WEB_CACHE", "1") != "0"
+    generation = Generation(
+        url_reader(url) if sqlrun.driver_of(url) else lambda: engine.raw_connection()
+    )
+    pages = PageCache(enabled=cache)
+    reports: dict[str, deque[float]] = {}
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+    app = FastAPI(
+        title="Heitu resolver and consumer page",
+        description=(
+            "GS1 Digital Link resolver for Heitu's traceability codes; each lot's page as "
+            "HTML or JSON. docs/web.md."
+        ),
+        version="1",
+    )
+    app.state.pages = pages
+    app.state.store = store
+
+    def current() -> tuple[int, datetime]:
+        gen, changed = generation.read()
+        pages.sync(gen)
+        return gen, changed
+
+    # --- facts, cached per generation --------------------------------------------------------
+
+    async def facts(gtin: str, lot: str | None, gen: int) -> tuple[Any, Any]:
+        """(product facts or None, lot facts or None) for a GTIN and lot."""
+        key = ("facts", gtin, lot)
+        hit = pages.get(key)
+        if hit is not None:
+            return hit
+
+        def build() -> tuple[Any, Any]:
+            from traceability.lineage import reading
+
+            with reading(store) as reader:
+                product = product_facts(reader, gtin)
+            lf = lot_facts(store, gtin, lot) if product is not None and lot else None
+            return product, lf
+
+        value = await run_in_threadpool(build)
+        pages.put(key, value, gen)
+        return value
+
+    # --- rendering -----------------------------------------------------------------------------
+
+    def lang_url(request: Request, lang: str) -> str:
+        query = {k: v for k, v in request.query_params.items() if k != "reported"}
+        query["lang"] = lang
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        return raw.decode("latin-1").split("?", 1)[0] + "?" + urlencode(query)
+
+    def common(request: Request, lang: str, changed: datetime) -> dict[str, Any]:
+        return {
+            "lang": lang,
+            "t": STRINGS[lang],
+            "css_version": CSS_VERSION,
+            "other_lang_url": lang_url(request, "en" if lang == "zh" else "zh"),
+            "updated": changed.astimezone().strftime("%Y-%m-%d %H:%M"),
+            "report_categories": _report_categories(),
+            "report_max": _report_max(),
+            "place": lambda p: _place_label(p, lang),
+        }
+
+    def render(name: str, **ctx: Any) -> bytes:
+        return env.get_template(name).render(**ctx).encode()
+
+    def respond(
+        request: Request,
+        page: Page,
+        changed: datetime,
+        status: int = 200,
+        extra: dict[str, str] | None = None,
+    ) -> Response:
+        headers = {
+            **PAGE_HEADERS,
+            "ETag": page.etag,
+            "Last-Modified": _http_date(changed),
+            **(extra or {}),
+        }
+        if status == 200 and _not_modified(request, page.etag, changed):
+            return Response(status_code=304, headers=headers)
+        body = b"" if request.method == "HEAD" else page.body
+        resp = Response(body, status_code=status, media_type=page.media, headers=headers)
+        if request.method == "HEAD":
+            resp.headers["content-length"] = str(len(page.body))
+        return resp
+
+    def error_page(request: Request, status: int, kind: str, **fmt: str) -> Response:
+        lang = pick_lang(request.query_params.get("lang"), request.headers.get("accept-language"))
+        zh, en = STRINGS["zh"], STRINGS["en"]
+        doc = {
+            "status": status,
+            "error": kind,
+            "title": {"zh": zh[f"{kind}_title"], "en": en[f"{kind}_title"]},
+            "detail": {
+                "zh": zh[f"{kind}_detail"].format(**fmt),
+                "en": en[f"{kind}_detail"].format(**fmt),
+            },
+        }
+        headers = {k: v for k, v in PAGE_HEADERS.items() if k != "Cache-Control"}
+        if _json_wanted(request):
+            return JSONResponse(doc, status_code=status, headers=headers)
+        body = render(
+            "error.html",
+            **common(request, lang, datetime.now().astimezone()),
+            title_zh=doc["title"]["zh"],
+            title_en=doc["title"]["en"],
+            detail_zh=doc["detail"]["zh"],
+            detail_en=doc["detail"]["en"],
+        )
+        if request.method == "HEAD":
+            body = b""
+        return Response(body, status_code=status, media_type="text/html", headers=headers)
+
+    # --- the resolver --------------------------------------------------------------------------
+
+    def raw_path(request: Request, prefix: str = "") -> str:
+        """The request's path as sent, still percent-encoded: a lot may hold an encoded '/'
+        (%2F) that the decoded path would split. ``prefix`` ('/page') is cut off."""
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        return raw.decode("latin-1").split("?", 1)[0][len(prefix) :]
+
+    async def negotiate(
+        request: Request, prefix: str
+    ) -> tuple[str, str, str | None, str | None, bool, Any, Any, int, datetime] | Response:
+        """Parse the path, read the facts: (path, gtin, lot, serial, .json suffix, product,
+        lot facts, generation, changed), or the 400/404 response to send."""
+        path = raw_path(request, prefix)
+        suffix_json = path.endswith(".json")
+        if suffix_json:
+            path = path[: -len(".json")]
+        try:
+            gtin, lot, serial = parse_path(path)
+        except BadCode as exc:
+            return error_page(request, 400, "bad_request", reason=str(exc))
+        gen, changed = current()
+        product, lf = await facts(gtin, lot, gen)
+        if product is None:
+            return error_page(request, 404, "not_found", gtin=gtin)
+        return path, gtin, lot, serial, suffix_json, product, lf, gen, changed
+
+    @app.options("/01/{rest:path}", include_in_schema=False)
+    @app.options("/page/01/{rest:path}", include_in_schema=False)
+    @app.options("/.well-known/gs1resolver", include_in_schema=False)
+    async def options(request: Request, rest: str = "") -> Response:
+        headers = {**CORS, "Allow": "GET, HEAD, OPTIONS"}
+        path = raw_path(request).rstrip("/")
+        if path.startswith("/01/"):
+            headers.update(ls.headers(str(request.base_url).rstrip("/") + path))
+        return Response(status_code=204, headers=headers)
+
+    @app.api_route(
+        "/01/{rest:path}",
+        methods=["GET", "HEAD"],
+        summary="Resolve a GS1 Digital Link: redirect to the page or a link type, or the linkset",
+        responses={
+            200: {
+                "description": "The linkset (?linkType=linkset, Accept: application/linkset+json)"
+            },
+            307: {"description": "Redirect to the default link (the page) or ?linkType='s target"},
+            400: {"description": "Not a GS1 Digital Link (malformed, bad check digit)"},
+            404: {"description": "Unknown GTIN, or a link type not served"},
+        },
+    )
+    async def resolve(request: Request, rest: str) -> Response:
+        got = await negotiate(request, "")
+        if isinstance(got, Response):
+            return got
+        _, gtin, lot, serial, suffix_json, product, lf, _, changed = got
+        base = str(request.base_url).rstrip("/")
+        anchor = base + dl_path(gtin, lot, serial)
+        levels = ls.levels(base, gtin, lot, serial, lf is not None, product)
+        link_type = request.query_params.get("linkType")
+        accept = request.headers.get("accept", "")
+        if link_type in ("linkset", "all") or (
+            link_type is None and _wants(accept, ls.MEDIA_TYPE) and not suffix_json
+        ):
+            body = json.dumps(ls.linkset(levels), ensure_ascii=False).encode()
+            return respond(request, Page(body, ls.MEDIA_TYPE), changed, extra=ls.headers(anchor))
+        href = ls.target(levels, link_type)
+        if href is None:
+            return JSONResponse(
+                {
+                    "status": 404,
+                    "error": "link_type_not_served",
+                    "detail": f"no link of type {link_type!r} for {anchor}",
+                    "linkTypes": ls.link_types(levels),
+                },
+                status_code=404,
+                headers={**CORS, **ls.headers(anchor)},
+            )
+        if suffix_json and href.startswith(base + "/page/"):
+            href += ".json"
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "linkType"]
+        location = href + (("&" if "?" in href else "?") + urlencode(query) if query else "")
+        return RedirectResponse(
+            location,
+            status_code=307,
+            headers={**CORS, **ls.headers(anchor), "Vary": "Accept, Accept-Language"},
+        )
+
+    @app.api_route(
+        "/page/01/{rest:path}",
+        methods=["GET", "HEAD"],
+        summary="The consumer page of a lot (or product): HTML, or JSON with Accept or .json",
+        responses={
+            200: {"description": "The page: verdict, origin, timeline, shipments, sales"},
+            400: {"description": "Not a GS1 Digital Link (malformed, bad check digit)"},
+            404: {"description": "Unknown GTIN"},
+        },
+    )
+    async def page(request: Request, rest: str) -> Response:
+        got = await negotiate(request, "/page")
+        if isinstance(got, Response):
+            return got
+        _, gtin, lot, serial, suffix_json, product, lf, gen, changed = got
+        lang = pick_lang(request.query_params.get("lang"), request.headers.get("accept-language"))
+        fmt = "json" if suffix_json or _json_wanted(request) else "html"
+        key = ("page", gtin, lot, serial, lang, fmt, request.query_params.get("reported"))
+        built = pages.get(key)
+        if built is None:
+            built = await run_in_threadpool(
+                build_page, request, gtin, lot, serial, lang, fmt, product, lf, changed
+            )
+            pages.put(key, built, gen)
+        base = str(request.base_url).rstrip("/")
+        extra = ls.headers(base + dl_path(gtin, lot, serial))
+        return respond(request, built, changed, extra=extra)
+
+    def build_page(
+        request: Request,
+        gtin: str,
+        lot: str | None,
+        serial: str | None,
+        lang: str,
+        fmt: str,
+        product: dict[str, Any],
+        lf: dict[str, Any] | None,
+        changed: datetime,
+    ) -> Page:
+        base = str(request.base_url).rstrip("/")
+        path = dl_path(gtin, lot, serial)
+        code = {"gtin": gtin, "lot": lot, "serial": serial, "path": path, "uri": base + path}
+        urls = {
+            "page": f"{base}/page{path}",
+            "json": f"/page{path}.json",
+            "linkset": f"{path}?linkType=linkset",
+            "product": f"/page/01/{gtin}",
+        }
+        if lf is not None:
+            urls["epcis"] = "/epcis" + dl_path(gtin, lot)
+            urls["recall_status"] = "/recall" + dl_path(gtin, lot)
+        verdict = None
+        if lot is not None and lf is None:
+            verdict = {"status": "lot_unknown", "plots": 0, "counties": []}
+        if fmt == "json":
+            doc: dict[str, Any] = {
+                "code": code,
+                "lang": lang,
+                "verdict": lf["verdict"] if lf else verdict,
+                "summary": _summary(lf["verdict"] if lf else verdict, lang, lot),
+                "product": product,
+                "links": urls,
+            }
+            if lf is not None:
+                doc.update({k: v for k, v in lf.items() if k not in ("product", "verdict")})
+            body = json.dumps(doc, ensure_ascii=False, default=str).encode()
+            return Page(body, "application/json")
+        ctx = common(request, lang, changed)
+        ctx.update(
+            code=code,
+            product=product,
+            json_url=_with_lang(urls["json"], lang),
+            linkset_url=urls["linkset"],
+            pip_url=_with_lang(urls["product"], lang),
+            reported=request.query_params.get("reported"),
+        )
+        if lf is None:
+            return Page(render("product.html", verdict=verdict, **ctx), "text/html; charset=utf-8")
+        from traceability.web.pictures import curves, map_svg
+
+        ctx.update(
+            facts=lf,
+            verdict=lf["verdict"],
+            stages=STAGES,
+            map_svg=map_svg(lf, lang),
+            curves=curves(lf["shipments"][:MAX_SHIPMENTS], lang),
+            epcis_url=urls["epcis"],
+            plot_rows=PLOT_ROWS,
+            max_shipments=MAX_SHIPMENTS,
+            practice_names=PRACTICES,
+        )
+        return Page(render("lot.html", **ctx), "text/html; charset=utf-8")
+
+    # --- link targets ------------------------------------------------------------------------
+
+    @app.api_route(
+        "/epcis/01/{rest:path}",
+        methods=["GET", "HEAD"],
+        summary="A lot's EPCIS 2.0 events (the target of gs1:epcis)",
+    )
+    async def epcis(request: Request, rest: str) -> Response:
+        got = await negotiate(request, "/epcis")
+        if isinstance(got, Response):
+            return got
+        _, gtin, lot, _, _, _, lf, gen, changed = got
+        if lf is None:
+            return error_page(request, 404, "not_found", gtin=gtin)
+        key = ("epcis", gtin, lot)
+        page = pages.get(key)
+        if page is None:
+            page = await run_in_threadpool(_epcis_page, engine, lot)
+            pages.put(key, page, gen)
+        return respond(request, page, changed)
+
+    @app.api_route(
+        "/recall/01/{rest:path}",
+        methods=["GET", "HEAD"],
+        summary="Whether a lot is recalled (the target of gs1:recallStatus)",
+    )
+    async def recall_status(request: Request, rest: str) -> Response:
+        got = await negotiate(request, "/recall")
+        if isinstance(got, Response):
+            return got
+        _, gtin, lot, _, _, _, lf, _, changed = got
+        if lf is None:
+            return error_page(request, 404, "not_found", gtin=gtin)
+        doc = {
+            "gtin": gtin,
+            "lot": lot,
+            "recalled": bool(lf["recalls"]),
+            "recalls": lf["recalls"],
+        }
+        return respond(request, Page(json.dumps(doc).encode(), "application/json"), changed)
+
+    @app.get("/.well-known/gs1resolver", summary="The resolver description file")
+    async def description(request: Request) -> Response:
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse(ls.description(base), headers=CORS)
+
+    # --- the page's forms ----------------------------------------------------------------------
+
+    @app.post("/report", summary="A consumer's report about a code (the page's form)")
+    async def report(request: Request) -> Response:
+        from urllib.parse import parse_qs
+
+        body = await request.body()
+        if len(body) > 8192:
+            return Response("report too long", status_code=413)
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        lang = form.get("lang") if form.get("lang") in STRINGS else "zh"
+        try:
+            gtin, lot, serial = parse_path(form.get("code", ""))
+        except BadCode as exc:
+            return error_page(request, 400, "bad_request", reason=str(exc))
+        client = request.client.host if request.client else "?"
+        now = time.monotonic()
+        sent = reports.setdefault(client, deque())
+        while sent and now - sent[0] > REPORT_WINDOW:
+            sent.popleft()
+        target = "/page" + dl_path(gtin, lot, serial)
+        if len(sent) >= REPORT_LIMIT:
+            outcome = "busy"
+        else:
+            gen, _ = current()
+            product, lf = await facts(gtin, lot, gen)
+            if product is None:
+                return error_page(request, 404, "not_found", gtin=gtin)
+            from traceability.reports import add_report
+
+            try:
+                await run_in_threadpool(
+                    lambda: add_report(
+                        engine,
+                        gtin=gtin,
+                        lot=lot,
+                        serial=serial,
+                        known_lot=lf is not None,
+                        category=form.get("category", ""),
+                        text=form.get("text", ""),
+                    )
+                )
+                sent.append(now)
+                outcome = "ok"
+            except ValueError as exc:
+                outcome = str(exc)[:200]
+        query = urlencode({"lang": lang, "reported": outcome})
+        return RedirectResponse(f"{target}?{query}#report", status_code=303)
+
+    @app.get("/lookup", summary="The home page's form: a code, a URL or a lot id")
+    async def lookup(request: Request, code: str = "", lang: str = "zh") -> Response:
+        text = code.strip()
+        if "/01/" in text:
+            text = text[text.index("/01/") :]
+            try:
+                gtin, lot, serial = parse_path(text.split("?")[0])
+            except BadCode as exc:
+                return error_page(request, 400, "bad_request", reason=str(exc))
+            return RedirectResponse(
+                f"/page{dl_path(gtin, lot, serial)}?lang={lang}", status_code=303
+            )
+
+        def find() -> str | None:
+            from traceability.lineage import reading
+
+            with reading(store) as reader:
+                rows = reader.rows("SELECT gtin FROM lot WHERE lot_id = :l", {"l": text})
+            return rows[0].gtin if rows and rows[0].gtin else None
+
+        gtin = await run_in_threadpool(find) if text else None
+        if gtin is None:
+            return error_page(request, 400, "bad_request", reason=f"{text!r}")
+        return RedirectResponse(f"/page{dl_path(gtin, text)}?lang={lang}", status_code=303)
+
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+    async def home(request: Request) -> Response:
+        lang = pick_lang(request.query_params.get("lang"), request.headers.get("accept-language"))
+        _, changed = current()
+        page = Page(render("home.html", **common(request, lang, changed)), "text/html")
+        return respond(request, page, changed)
+
+    @app.get("/static/heitu.css", include_in_schema=False)
+    async def css() -> Response:
+        return Response(
+            CSS,
+            media_type="text/css",
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
+
+    baseline = int(os.environ.get("HEITU_WEB_BASELINE_BYTES", "0") or 0)
+    if baseline:  # the benchmark's reference: a fixed page of the same size, same app
+        fixed = Page(b"<!doctype html>" + b"x" * max(baseline - 15, 0), "text/html")
+
+        @app.get("/_baseline", include_in_schema=False)
+        async def _baseline(request: Request) -> Response:
+            return respond(request, fixed, datetime.now().astimezone())
+
+    return app
+
+
+def _json_wanted(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return _wants(accept, "application/json") and not _wants(accept, "text/html")
+
+
+def _not_modified(request: Request, etag: str, changed: datetime) -> bool:
+    match = request.headers.get("if-none-match")
+    if match is not None:
+        return etag in [m.strip().removeprefix("W/") for m in match.split(",")] or match == "*"
+    since = request.headers.get("if-modified-since")
+    if since:
+        try:
+            return changed.replace(microsecond=0) <= parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def _with_lang(url: str, lang: str) -> str:
+    return f"{url}?lang={lang}"
+
+
+def _place_label(party: dict[str, Any] | None, lang: str) -> str:
+    """Where a party is, for a shipment line: its city and county."""
+    if not party or not party.get("place"):
+        return (party or {}).get("name") or ""
+    p = party["place"]
+    city = p[f"city_{lang}"]
+    county = p[lang]
+    return county if city == county else f"{city} {county}" if lang == "zh" else f"{county}, {city}"
+
+
+def _summary(verdict: dict[str, Any] | None, lang: str, lot: str | None) -> str:
+    """The verdict line in ``lang``, as the page's banner says it."""
+    t = STRINGS[lang]
+    if verdict is None:
+        return ""
+    status = verdict["status"]
+    names = ("、" if lang == "zh" else ", ").join(c[lang] for c in verdict.get("counties", []))
+    if status == "lot_unknown":
+        return t["verdict_lot_unknown"] + ". " + t["lot_unknown_detail"].format(lot=lot)
+    if status == "recalled":
+        return t["verdict_recalled_since"].format(
+            since=verdict["since"][:10], reason=verdict["reason"]
+        )
+    if status == "warning":
+        return t["verdict_warning"]
+    if status == "incomplete":
+        return t["verdict_incomplete"]
+    key = "verdict_traced" if len(verdict.get("counties", [])) == 1 else "verdict_traced_many"
+    return t[key].format(n=verdict["plots"], county=names)
+
+
+def _report_categories() -> tuple[str, ...]:
+    from traceability.reports import CATEGORIES
+
+    return CATEGORIES
+
+
+def _report_max() -> int:
+    from traceability.reports import MAX_TEXT
+
+    return MAX_TEXT
+
+
+def _epcis_page(engine: Any, lot: str) -> Page:
+    from traceability.epcis import export_epcis
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "lot.jsonld"
+        export_epcis(engine, out, lot=lot)
+        return Page(out.read_bytes(), "application/ld+json")
