@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from traceability import config
 
@@ -36,6 +37,8 @@ DAG_IDS: tuple[str, ...] = (
 )  # fmt: skip
 DAGS_FOLDER = config.REPO_ROOT / "dags"
 URL = "http://localhost:8080"
+#: Where ``make serve`` answers (heitu serve on the demo's store).
+SERVE_URL = "http://127.0.0.1:8000"
 ADMIN = "admin"
 #: Where Airflow's SimpleAuthManager (the one ``airflow standalone`` forces) keeps passwords.
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
@@ -220,6 +223,9 @@ def print_summary(summary: dict[str, Any], home: Path, out: Any) -> None:
         out.print(f"  from plot {plot}{share}")
     out.print(f"  through {len(bag['lots'])} lots: `heitu trace back {bag['lot']}`")
     out.print(f"  QR code: {bag['png']}")
+    # the code names the public resolver; `make serve` answers the same path on this machine
+    path = urlsplit(bag["uri"]).path
+    out.print(f"  its page, as a phone opens it: `make serve`, then {SERVE_URL}{path}")
     out.print(f"\nStore: {home / 'heitu.db'}   Airflow: `make airflow`, then {URL}")
 
 
