@@ -5,10 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HEITU_HOME ?= $(CURDIR)/data
 # Debian packages the suite needs: PostGIS for the store at scale, zbar to decode our QR codes,
-# Chromium and CJK fonts for the browser tests of the consumer page.
-APT_PACKAGES := postgresql-15-postgis-3 libzbar0 chromium fonts-noto-cjk
+# Chromium and CJK fonts for the browser tests of the consumer page, wrk for the web benchmark.
+APT_PACKAGES := postgresql-15-postgis-3 libzbar0 chromium fonts-noto-cjk wrk
 
-.PHONY: install apt test demo airflow airflow-celery bench lint lock clean
+.PHONY: install apt test demo airflow airflow-celery serve bench lint lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ $(VENV)/.installed: requirements.txt requirements.lock pyproject.toml | $(BIN)/p
 
 install: $(VENV)/.installed
 
+# axe-core (package.json, pinned in package-lock.json) for the accessibility checks of the
+# browser test. `npm ci` installs exactly the lock and empties node_modules first, so it runs
+# only when the lock or package.json changed or node_modules was removed; the stamp is written
+# after it succeeds.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 # Debian packages, installed only when missing so a warm machine pays nothing.
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do [ "$$(dpkg-query -W -f='$${Status}' $$p 2>/dev/null)" = "install ok installed" ] || missing="$$missing $$p"; done; \
@@ -32,7 +40,7 @@ apt:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-test: install apt
+test: install apt node_modules/.installed
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 lint: install
@@ -55,6 +63,12 @@ airflow: install
 airflow-celery: install
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m tests.airflow_services
 
+# The consumer page and resolver (traceability/web/) on the demo's store, which `make demo`
+# fills; on every interface, so a phone on the same network can scan a code and open the page at
+# http://<this host>:8000/.
+serve: install
+	HEITU_DB_URL=sqlite:///$(HEITU_HOME)/heitu.db $(BIN)/heitu serve --host 0.0.0.0 --port 8000
+
 # docs/benchmarks.md: ingest on a small sample season, then lineage on a synthetic 200,000-plot
 # season in SQLite and PostgreSQL (first run ~6 min to generate bench/out/, cached after;
 # ~6 min more to copy it into PostgreSQL). `python -m bench --help` for sizes and parts.
@@ -62,4 +76,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) data
+	rm -rf $(VENV) data node_modules

@@ -26,13 +26,15 @@ Runs `traceability.pipeline.run_checks` (the same as `heitu check`) over the who
 Asia/Shanghai in any case (so a day with a failed source run still gets its morning report,
 and cold-chain gaps of trucks that went silent show up).
 
-**Task**: `run_checks` logs the number of findings per check and kind and updates
+**Task**: `run_checks` stores the findings in place of the last run's (table `finding`: the
+consumer page warns about a lot whose chain has an open one), logs the number of findings per
+check and kind, and updates
 `{FINDINGS_ASSET.uri}` with the counts in its extra.
 
 **Findings are results, not failures**: the task succeeds whatever it finds. Read them with
 `heitu check` (`--json` for scripts): each finding has a `kind` and the lot, shipment, plot or
 record it is about. The task fails only when the store cannot be read; it is retried twice and
-is safe to **Clear** (it only reads).
+is safe to **Clear** (it reads the store and replaces the stored findings with this run's).
 
 More: `docs/dags.md`.
 """
