@@ -35,6 +35,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from traceability import config
 from traceability.web import linkset as ls
+from traceability.web import places
 from traceability.web.cache import Generation, PageCache, url_reader
 from traceability.web.chain import STAGES, lot_facts, product_facts
 from traceability.web.i18n import STRINGS, pick_lang
@@ -69,16 +70,42 @@ MAX_SHIPMENTS = 8
 #: Reports one client may send in REPORT_WINDOW seconds (kept in memory, per worker).
 REPORT_LIMIT = 5
 REPORT_WINDOW = 600.0
+#: Farming practices as the contract and partners write them, in both languages; a practice not
+#: listed is shown as written, underscores as spaces.
 PRACTICES = {
     "straw_return": {"zh": "秸秆还田", "en": "straw return"},
     "no_till": {"zh": "免耕", "en": "no-till"},
     "rotation": {"zh": "轮作", "en": "crop rotation"},
     "rice_duck": {"zh": "稻鸭共作", "en": "rice-duck farming"},
     "rice_crab": {"zh": "稻蟹共作", "en": "rice-crab farming"},
-    "organic_fertilizer": {"zh": "施用有机肥", "en": "organic fertiliser"},
+    "rice_fish": {"zh": "稻鱼共生", "en": "rice-fish farming"},
+    "organic_fertiliser": {"zh": "增施有机肥", "en": "organic fertiliser"},
+    "organic_fertilizer": {"zh": "增施有机肥", "en": "organic fertiliser"},
     "cover_crop": {"zh": "覆盖作物", "en": "cover crop"},
+    "deep_ploughing": {"zh": "深翻", "en": "deep ploughing"},
+    "deep_plowing": {"zh": "深翻", "en": "deep ploughing"},
     "deep_tillage": {"zh": "深松", "en": "deep tillage"},
+    "subsoiling": {"zh": "深松", "en": "subsoiling"},
+    "green_manure": {"zh": "种植绿肥", "en": "green manure"},
+    "conservation_tillage": {"zh": "保护性耕作", "en": "conservation tillage"},
 }
+CATEGORIES = {
+    "rice": {"zh": "大米", "en": "rice"},
+    "paddy": {"zh": "稻谷", "en": "paddy rice"},
+    "soybean": {"zh": "大豆", "en": "soybeans"},
+    "corn": {"zh": "玉米", "en": "corn"},
+    "wheat": {"zh": "小麦", "en": "wheat"},
+}
+
+
+def practice_name(key: str, lang: str) -> str:
+    return PRACTICES.get(key, {}).get(lang) or key.replace("_", " ")
+
+
+def category_name(key: str | None, lang: str) -> str:
+    if not key:
+        return STRINGS[lang]["unknown"]
+    return CATEGORIES.get(key.lower(), {}).get(lang) or key
 
 
 class BadCode(Exception):
@@ -219,6 +246,9 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
             "report_categories": _report_categories(),
             "report_max": _report_max(),
             "place": lambda p: _place_label(p, lang),
+            "practice": lambda k: practice_name(k, lang),
+            "category": lambda k: category_name(k, lang),
+            "local": lambda name: places.place_name(name, lang) if name else "",
         }
 
     def render(name: str, **ctx: Any) -> bytes:
@@ -448,7 +478,6 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
             epcis_url=urls["epcis"],
             plot_rows=PLOT_ROWS,
             max_shipments=MAX_SHIPMENTS,
-            practice_names=PRACTICES,
         )
         return Page(render("lot.html", **ctx), "text/html; charset=utf-8")
 
@@ -578,6 +607,10 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
         _, changed = current()
         page = Page(render("home.html", **common(request, lang, changed)), "text/html")
         return respond(request, page, changed)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:  # browsers ask on their own; nothing to show
+        return Response(status_code=204, headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/static/heitu.css", include_in_schema=False)
     async def css() -> Response:

@@ -14,7 +14,15 @@ from typing import Any
 
 __all__ = ["city_name", "county_name", "county_outline", "place_name"]
 
-_SUFFIX_EN = {"市": "", "县": " County", "区": " District", "旗": " Banner"}
+_SUFFIX_EN = {
+    "市": "",
+    "县": " County",
+    "区": " District",
+    "旗": " Banner",
+    "镇": " Town",
+    "乡": " Township",
+    "村": " Village",
+}
 #: Names whose usual English form is not their pinyin, or whose pinyin has a reading pypinyin
 #: guesses wrong.
 _EXCEPTIONS = {"哈尔滨": "Harbin", "齐齐哈尔": "Qiqihar", "朝阳": "Chaoyang", "长春": "Changchun"}
@@ -56,8 +64,9 @@ def _pinyin(name: str) -> str:
 
 
 def place_name(zh: str, lang: str) -> str:
-    """A Chinese place name as shown in ``lang``: itself in zh, pinyin in en."""
-    if not zh or lang == "zh":
+    """A Chinese place name as shown in ``lang``: itself in zh, pinyin in en (a name with no
+    Chinese in it is left as written)."""
+    if not zh or lang == "zh" or not any("\u4e00" <= c <= "\u9fff" for c in zh):
         return zh
     return _pinyin(zh)
 

@@ -75,7 +75,7 @@ def plot_map(
             px, py = project(cx, cy)  # type: ignore[operator]
             parts.append(f'<circle class="dot" cx="{px}" cy="{py}" r="3"/>')
     parts.append("</svg>")
-    if county_rings:  # the close-up: the plots' own shapes
+    if county_rings and _close_together(plot_rings):  # the close-up: the plots' own shapes
         w2, h2, project2 = _projector(plot_rings, width, 140, 6)
         parts.append(
             f'<svg class="map zoom" viewBox="0 0 {w2:.0f} {h2:.0f}" role="img" '
@@ -89,6 +89,25 @@ def plot_map(
                 )
         parts.append("</svg>")
     return "".join(parts)
+
+
+#: Least part of the close-up's box the plots must fill: plots scattered over a township would
+#: be specks in the corners of a blank box (the county map shows where each is).
+CLOSE_UP_FILL = 0.04
+
+
+def _close_together(rings: Sequence[Ring]) -> bool:
+    def box(pts: Sequence[tuple[float, float]]) -> tuple[float, float, float, float]:
+        xs = [x for x, _ in pts]
+        ys = [y for _, y in pts]
+        return min(xs), min(ys), max(xs), max(ys)
+
+    x0, y0, x1, y1 = box([p for r in rings for p in r])
+    whole = (x1 - x0) * (y1 - y0)
+    if whole <= 0:
+        return False
+    filled = sum((b[2] - b[0]) * (b[3] - b[1]) for b in map(box, rings))
+    return filled / whole >= CLOSE_UP_FILL
 
 
 def temperature_curve(
@@ -114,28 +133,45 @@ def temperature_curve(
     t0 = readings[0][0].timestamp()
     t1 = max(readings[-1][0].timestamp(), t0 + 1)
     temps = [t for _, t in readings]
-    lo = min([*temps, *(allowed or ())]) - 1
-    hi = max([*temps, *(allowed or ())]) + 1
+    # the axis fits the readings, and an allowed bound when it is near them (a "cool" class's
+    # -30 C floor would squash a 10 C haul into a flat line)
+    lo, hi = min(temps) - 2, max(temps) + 2
+    for bound in allowed or ():
+        if lo - 6 <= bound < lo:
+            lo = bound - 1
+        if hi < bound <= hi + 6:
+            hi = bound + 1
     pad = 4
+    left = 30  # room for the temperature labels
+
+    def y_of(temp: float) -> float:
+        return pad + (hi - min(max(temp, lo), hi)) / (hi - lo) * (height - 2 * pad)
 
     def xy(when: datetime, temp: float) -> str:
-        x = pad + (when.timestamp() - t0) / (t1 - t0) * (width - 2 * pad)
-        y = pad + (hi - temp) / (hi - lo) * (height - 2 * pad)
-        return f"{x:.1f},{y:.1f}"
+        x = left + (when.timestamp() - t0) / (t1 - t0) * (width - left - pad)
+        return f"{x:.1f},{y_of(temp):.1f}"
 
     band = ""
     if allowed:
-        ya = pad + (hi - allowed[1]) / (hi - lo) * (height - 2 * pad)
-        yb = pad + (hi - allowed[0]) / (hi - lo) * (height - 2 * pad)
+        ya, yb = y_of(allowed[1]), y_of(allowed[0])
         band = (
-            f'<rect class="band" x="{pad}" y="{ya:.1f}" width="{width - 2 * pad}" '
+            f'<rect class="band" x="{left}" y="{ya:.1f}" width="{width - left - pad}" '
             f'height="{max(yb - ya, 0.5):.1f}"/>'
         )
     points = " ".join(xy(w, t) for w, t in readings)
+    top, bottom = max(temps), min(temps)
+    if y_of(bottom) - y_of(top) >= 12:  # two labels, where the readings' extremes are
+        labels = (
+            f'<text x="0" y="{y_of(top) + 4:.1f}">{top:g}°</text>'
+            f'<text x="0" y="{y_of(bottom) + 4:.1f}">{bottom:g}°</text>'
+        )
+    else:  # too close to tell apart: one label, the range
+        span = f"{bottom:g}–{top:g}°" if top != bottom else f"{top:g}°"
+        labels = f'<text x="0" y="{max(y_of(top) - 3, 10):.1f}">{span}</text>'
     return (
         f'<svg class="temp" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}"'
         f' xmlns="http://www.w3.org/2000/svg">{band}'
-        f'<polyline class="curve" points="{points}"/></svg>'
+        f'<polyline class="curve" points="{points}"/>{labels}</svg>'
     )
 
 
