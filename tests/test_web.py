@@ -189,8 +189,8 @@ def test_gtin_forms_are_normalised() -> None:
     ("path", "reason"),
     [
         ("/01/06901234567893/10/K1", "check digit"),
-        ("/01/abc", ""),
-        ("/01/0690123456789/10/K1", ""),  # 13 digits with a bad check digit
+        ("/01/abc", "."),
+        ("/01/0690123456789/10/K1", "check digit"),  # a GTIN-13 with a bad check digit
         (f"/01/{GTIN_RICE}/10", "even number"),
         (f"{K1}/foo", "even number"),  # GS1's suite: DL + '/foo' is a 400
         (f"/01/{GTIN_RICE}/17/261231", "qualifier"),
@@ -407,8 +407,16 @@ def test_etag_and_last_modified(client: TestClient) -> None:
     )
 
 
-def test_openapi_documents_the_resolver(client: TestClient) -> None:
-    paths = client.get("/openapi.json").json()["paths"]
+def test_openapi_documents_the_resolver_and_the_twin(client: TestClient) -> None:
+    from traceability.web.schema import LotPage
+
+    api = client.get("/openapi.json").json()
+    paths = api["paths"]
+    ok = paths["/page/01/{rest}"]["get"]["responses"]["200"]["content"]
+    assert ok["application/json"]["schema"] == {"$ref": "#/components/schemas/LotPage"}
+    assert "verdict" in api["components"]["schemas"]["LotPage"]["properties"]
+    for path in (K1, f"/01/{GTIN_RICE}/10/FAKE-001", f"/01/{GTIN_RICE}"):  # every kind of twin
+        LotPage.model_validate(_facts(client, path))
     assert {"/01/{rest}", "/page/01/{rest}", "/epcis/01/{rest}", "/recall/01/{rest}"} <= set(paths)
     assert "/report" in paths
 

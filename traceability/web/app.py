@@ -39,6 +39,7 @@ from traceability.web import places
 from traceability.web.cache import Generation, PageCache, url_reader
 from traceability.web.chain import STAGES, lot_facts, product_facts
 from traceability.web.i18n import STRINGS, pick_lang
+from traceability.web.schema import LotPage, RecallStatus
 
 __all__ = ["create_app"]
 
@@ -302,6 +303,16 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
             body = b""
         return Response(body, status_code=status, media_type="text/html", headers=headers)
 
+    def get_and_head(path: str, **kw: Any) -> Any:
+        """GET (documented) and HEAD (the same answer without a body, GS1 asks for it) on
+        one function; two routes, so the OpenAPI document has one operation per path."""
+
+        def register(func: Any) -> Any:
+            app.api_route(path, methods=["HEAD"], include_in_schema=False)(func)
+            return app.api_route(path, methods=["GET"], **kw)(func)
+
+        return register
+
     # --- the resolver --------------------------------------------------------------------------
 
     def raw_path(request: Request, prefix: str = "") -> str:
@@ -339,9 +350,8 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
             headers.update(ls.headers(str(request.base_url).rstrip("/") + path))
         return Response(status_code=204, headers=headers)
 
-    @app.api_route(
+    @get_and_head(
         "/01/{rest:path}",
-        methods=["GET", "HEAD"],
         summary="Resolve a GS1 Digital Link: redirect to the page or a link type, or the linkset",
         responses={
             200: {
@@ -389,12 +399,15 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
             headers={**CORS, **ls.headers(anchor), "Vary": "Accept, Accept-Language"},
         )
 
-    @app.api_route(
+    @get_and_head(
         "/page/01/{rest:path}",
-        methods=["GET", "HEAD"],
         summary="The consumer page of a lot (or product): HTML, or JSON with Accept or .json",
         responses={
-            200: {"description": "The page: verdict, origin, timeline, shipments, sales"},
+            200: {
+                "description": "The page: verdict, origin, timeline, shipments, sales",
+                "model": LotPage,
+                "content": {"text/html": {}},
+            },
             400: {"description": "Not a GS1 Digital Link (malformed, bad check digit)"},
             404: {"description": "Unknown GTIN"},
         },
@@ -483,9 +496,8 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
 
     # --- link targets ------------------------------------------------------------------------
 
-    @app.api_route(
+    @get_and_head(
         "/epcis/01/{rest:path}",
-        methods=["GET", "HEAD"],
         summary="A lot's EPCIS 2.0 events (the target of gs1:epcis)",
     )
     async def epcis(request: Request, rest: str) -> Response:
@@ -502,10 +514,10 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
             pages.put(key, page, gen)
         return respond(request, page, changed)
 
-    @app.api_route(
+    @get_and_head(
         "/recall/01/{rest:path}",
-        methods=["GET", "HEAD"],
         summary="Whether a lot is recalled (the target of gs1:recallStatus)",
+        responses={200: {"model": RecallStatus, "description": "The lot's recall status"}},
     )
     async def recall_status(request: Request, rest: str) -> Response:
         got = await negotiate(request, "/recall")
