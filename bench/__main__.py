@@ -1,16 +1,22 @@
-"""``make bench``: measured speed of ingest and lineage, written to docs/benchmarks.md.
+"""``make bench``: measured speed of ingest, lineage, geo and the web page, to docs/benchmarks.md.
 
-Two sections, each with its own table; every heitu figure comes with a baseline measured in the
+Four sections, each with its own table; every heitu figure comes with a baseline measured in the
 same run on the same data, so the ratio means something on any machine:
 
 - ingest (``bench/ingest.py``): a ``heitu sample`` season through ``ingest_dir`` against a bare
   ``executemany`` of the same rows, and trace back on the store it made;
 - lineage (``bench/lineage.py``): a synthetic season of ``HEITU_BENCH_PLOTS`` plots written
   straight into SQLite and PostgreSQL stores (``bench/generate.py``): trace back, county recall
-  and ``heitu trace back`` as a command, against per-hop loops; the PostgreSQL planner variants.
+  and ``heitu trace back`` as a command, against per-hop loops; the PostgreSQL planner variants;
+- geo (``bench/geo.py``): matching harvest GPS points to plots and reading a big GeoPackage,
+  against geopandas;
+- web (``bench/web.py``): the consumer page of a lot with >= 50 ancestor lots under
+  ``heitu serve --workers 2``, warm and cold, with wrk against a fixed page of the same size
+  from the same app, its build time in process, and its HTML + CSS size.
 
 Settings (options win over the environment):
-  --only ingest|lineage|geo   HEITU_BENCH_ONLY          one section; the other keeps its old text
+  --only ingest|lineage|geo|web                     one section; the others keep their old text
+                          HEITU_BENCH_ONLY
   --db sqlite|postgresql|both  HEITU_BENCH_DB       lineage databases (default both)
   --plots N               HEITU_BENCH_PLOTS         lineage season size (default 200000)
   --ingest-plots N        HEITU_BENCH_INGEST_PLOTS  ingest season size (default 2000)
@@ -39,11 +45,12 @@ from bench.common import ROOT, log, machine
 
 OUT = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "bench" / "out"
-SECTIONS = ("ingest", "lineage", "geo")
+SECTIONS = ("ingest", "lineage", "geo", "web")
 TITLES = {
     "ingest": "Ingest (small season, SQLite)",
     "lineage": "Lineage at scale (SQLite and PostgreSQL)",
     "geo": "Plot registry: matching GPS points, reading plots",
+    "web": "Consumer page under load (heitu serve, wrk)",
 }
 
 
@@ -132,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
 
             # bench/geo.py writes its own section; its heading is ours here.
             res = {"lines": [line for line in geo.run() if not line.startswith("## ")]}
+        elif name == "web":
+            from bench import web
+
+            res = web.run(args.seed)
         else:
             from bench import lineage
 
@@ -163,12 +174,18 @@ def main(argv: list[str] | None = None) -> int:
     if "geo" in results:
         res = results["geo"]
         sections["geo"] = _section("geo", [f"Machine: {res['machine']}.", *res["lines"]])
+    if "web" in results:
+        from bench import web
+
+        res = results["web"]
+        sections["web"] = _section("web", [f"Machine: {res['machine']}.", *web.markdown(res)])
     header = [
         "# Benchmarks",
         "",
-        "Written by `make bench` (`python -m bench`; `--only ingest|lineage|geo` re-runs one",
-        "section, see `python -m bench --help`). The baseline of each row is measured in the",
-        "same run on the same data; ratio = heitu's time / the baseline's time.",
+        "Written by `make bench` (`python -m bench`; `--only ingest|lineage|geo|web` re-runs",
+        "one section, see `python -m bench --help`). The baseline of each row is measured in the",
+        "same run on the same data; ratio = heitu's time / the baseline's time (for a rate,",
+        "heitu's rate / the baseline's).",
     ]
     text = write(args.out, sections, header)
     log(f"wrote {args.out}")

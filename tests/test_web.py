@@ -540,3 +540,16 @@ def test_serve_usage_and_unreachable_store(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("HEITU_DB_URL", "postgresql+psycopg://postgres@127.0.0.1:1/none")
     reset_engines()
     assert main(["serve", "--port", "8999"]) == 1
+
+
+def test_home_page_and_typed_codes(client: TestClient) -> None:
+    """When the camera fails, a consumer types the code (or the lot printed beside it)."""
+    home = client.get("/?lang=zh")
+    assert home.status_code == 200 and 'action="/lookup"' in home.text
+    typed = client.get(
+        "/lookup", params={"code": f"https://id.heitu.cn{K1}", "lang": "en"}, follow_redirects=False
+    )
+    assert typed.status_code == 303 and typed.headers["location"] == f"{PAGE}?lang=en"
+    by_lot = client.get("/lookup", params={"code": " K1 "}, follow_redirects=False)
+    assert by_lot.headers["location"] == f"{PAGE}?lang=zh"
+    assert client.get("/lookup", params={"code": "no such lot"}).status_code == 400

