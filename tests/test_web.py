@@ -553,3 +553,53 @@ def test_home_page_and_typed_codes(client: TestClient) -> None:
     by_lot = client.get("/lookup", params={"code": " K1 "}, follow_redirects=False)
     assert by_lot.headers["location"] == f"{PAGE}?lang=zh"
     assert client.get("/lookup", params={"code": "no such lot"}).status_code == 400
+
+
+def test_heitu_serve_on_postgresql_with_two_workers(
+    pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command a deployment runs, on the store at scale: uvicorn's worker processes each
+    build the app from HEITU_DB_URL, resolve a code and serve its page."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    _fresh_pg(pg_database)
+    _load(pg_database, tmp_path / "inbox")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HEITU_DB_URL": pg_database, "HEITU_HOME": str(tmp_path)}
+    heitu = Path(sys.executable).parent / "heitu"
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(heitu), "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}{K1}?lang=zh"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:  # follows the 307
+                    body = r.read().decode()
+                    final = r.geturl()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(log.read_text()) from None
+                time.sleep(0.3)
+        assert final == f"http://127.0.0.1:{port}{PAGE}?lang=zh"
+        assert "已追溯到五常市的 3 块地" in body
+        for name in PERSONAL:
+            assert name not in body
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
