@@ -26,7 +26,10 @@ from traceability.store import reset_engines
 from traceability.web.app import BadCode, create_app, parse_path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-LINKSET_SCHEMA = SHARED / "gs1-linkset" / "gs1-linkset-schema.json"
+SHARED_SCHEMA = SHARED / "gs1-linkset" / "gs1-linkset-schema.json"
+#: an unmodified copy, for a checkout without ../shared beside it (tests/gs1_linkset/README.md)
+BUNDLED_SCHEMA = Path(__file__).parent / "gs1_linkset" / "gs1-linkset-schema.json"
+LINKSET_SCHEMA = SHARED_SCHEMA if SHARED_SCHEMA.exists() else BUNDLED_SCHEMA
 K1 = f"/01/{GTIN_RICE}/10/K1"  # the code's path: the resolver
 PAGE = "/page" + K1  # where its default link goes: the consumer page
 GS1 = "https://gs1.org/voc/"
@@ -295,9 +298,21 @@ def test_head_and_options(client: TestClient) -> None:
 
 
 def _schema() -> dict[str, Any]:
-    if not LINKSET_SCHEMA.exists():
-        pytest.skip(f"GS1's linkset schema is not beside the clone ({LINKSET_SCHEMA})")
     return json.loads(LINKSET_SCHEMA.read_text(encoding="utf-8"))
+
+
+def test_bundled_linkset_schema_is_an_unmodified_copy() -> None:
+    if not SHARED_SCHEMA.exists():
+        pytest.skip("no ../shared/gs1-linkset beside this checkout to compare with")
+    assert BUNDLED_SCHEMA.read_bytes() == SHARED_SCHEMA.read_bytes()
+
+
+def test_the_schema_rejects_what_gs1_calls_invalid() -> None:
+    """Guards the validation itself: GS1's own invalid example must fail, a CURIE key too."""
+    bad = {"linkset": [{"anchor": "https://id.example/01/1", "itemDescription": "x",
+                        "gs1:pip": [{"href": "https://x.example/", "title": "t"}]}]}  # fmt: skip
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, _schema())
 
 
 @pytest.mark.parametrize(
