@@ -337,7 +337,7 @@ def test_linkset_validates_against_gs1_schema(
     assert product["anchor"] == f"http://testserver/01/{GTIN_RICE}"
     for kind in ("defaultLink", "traceability", "epcis", "recallStatus"):
         (link,) = lot[GS1 + kind]  # one link per type: a request without linkType has one answer
-        assert link["title"] and link["type"]
+        assert link["title"] and link["type"] and link["hreflang"]
     assert lot[GS1 + "traceability"][0]["hreflang"] == ["zh", "en"]
     assert lot[GS1 + "defaultLink"][0]["href"] == "http://testserver" + PAGE
     (pip,) = product[GS1 + "pip"]

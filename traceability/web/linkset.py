@@ -77,12 +77,9 @@ def levels(
     name = product.get("name_zh") or product.get("name_en") or gtin
     out: list[Level] = []
 
-    def link(kind: str, href: str, media: str, langs: tuple[str, ...] | None = LANGS) -> Any:
-        obj: dict[str, Any] = {"href": href, "title": " / ".join(TITLES[kind][x] for x in LANGS)}
-        obj["type"] = media
-        if langs:
-            obj["hreflang"] = list(langs)
-        return [obj]
+    def link(kind: str, href: str, media: str, langs: tuple[str, ...] = LANGS) -> Any:
+        title = " / ".join(TITLES[kind][x] for x in LANGS)
+        return [{"href": href, "title": title, "type": media, "hreflang": list(langs)}]
 
     if lot is not None:
         page = base + "/page" + _dl(gtin, lot, serial)
@@ -91,11 +88,13 @@ def levels(
         }
         if known:
             links[GS1 + "traceability"] = link("traceability", page, "text/html")
+            # EPCIS events speak GS1's (English) vocabulary; a recall's reason is the bureau's
+            # own words, shown to consumers of either language
             links[GS1 + "epcis"] = link(
-                "epcis", base + "/epcis" + _dl(gtin, lot), "application/ld+json", None
+                "epcis", base + "/epcis" + _dl(gtin, lot), "application/ld+json", ("en",)
             )
             links[GS1 + "recallStatus"] = link(
-                "recallStatus", base + "/recall" + _dl(gtin, lot), "application/json", None
+                "recallStatus", base + "/recall" + _dl(gtin, lot), "application/json"
             )
         what = f"{name}, lot {lot}" + ("" if known else " (not on record)")
         if serial is not None:
