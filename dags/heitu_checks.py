@@ -28,8 +28,10 @@ and cold-chain gaps of trucks that went silent show up).
 
 **Task**: `run_checks` stores the findings in place of the last run's (table `finding`: the
 consumer page warns about a lot whose chain has an open one), logs the number of findings per
-check and kind, and updates
-`{FINDINGS_ASSET.uri}` with the counts in its extra.
+check and the **new** ones (not found by the last run) by kind with their first ids, and
+updates `{FINDINGS_ASSET.uri}`: its extra has the counts per check and kind, `new` (new
+findings per kind), `new_ids` (the first ids of each, to look up) and `gone` (findings no
+longer found).
 
 **Findings are results, not failures**: the task succeeds whatever it finds. Read them with
 `heitu check` (`--json` for scripts): each finding has a `kind` and the lot, shipment, plot or
@@ -67,16 +69,26 @@ def heitu_checks() -> None:
 
         from traceability import pipeline
 
-        findings = pipeline.run_checks()
+        result = pipeline.check_store()
+        findings, changes = result["findings"], result["changes"]
         counts = {check: len(found) for check, found in findings.items()}
         kinds = Counter(f"{check}/{f['kind']}" for check, found in findings.items() for f in found)
         for check, found in findings.items():
             log.info("%s: %d finding(s)", check, len(found))
-            for f in found[:20]:
-                log.info("  %s", f)
+        for kind, n in changes["new"].items():
+            log.warning("NEW %d %s: %s", n, kind, ", ".join(changes["new_ids"][kind]))
+        for kind, n in changes["gone"].items():
+            log.info("no longer found: %d %s", n, kind)
         if sum(counts.values()):
-            log.warning("%d finding(s): see `heitu check`", sum(counts.values()))
-        extra = {"findings": counts, "kinds": dict(sorted(kinds.items()))}
+            log.warning("%d finding(s) in all: see `heitu check`", sum(counts.values()))
+        extra = {
+            "findings": counts,
+            "kinds": dict(sorted(kinds.items())),
+            # what appeared since the last run, by kind, with the first ids to look up
+            "new": changes["new"],
+            "new_ids": changes["new_ids"],
+            "gone": changes["gone"],
+        }
         get_current_context()["outlet_events"][FINDINGS_ASSET].extra = extra
         return extra
 

@@ -38,11 +38,15 @@ OWNER = "heitu-data"
 MAX_LOTS = 1000
 #: Per-file rows carried in an asset event's extra.
 MAX_FILES = 200
+#: Rejected or parked records (file, line, record, field, reason) carried in an asset event's
+#: extra; `heitu rejects` lists them all.
+MAX_REJECTS_SHOWN = 20
 
 #: Retrying is safe: loading is idempotent (the same record twice changes nothing, each file is
 #: one transaction) and archiving skips files already moved. So a transient error (store
-#: unreachable, SQLite busy) retries; a bad file or a stale folder fails at once
-#: (``AirflowFailException``), because retrying cannot fix either. ``HEITU_DAG_RETRIES``
+#: unreachable, SQLite busy) retries; an unreadable file fails at once
+#: (``AirflowFailException``), because retrying cannot fix it. A stale folder fails nothing: it
+#: is an alert (``alert_operator``), sent once. ``HEITU_DAG_RETRIES``
 #: overrides the count (the demo sets 0 so that a failure shows at once).
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
@@ -71,6 +75,14 @@ FINDINGS_ASSET = Asset(uri="x-heitu://checks/findings", name="heitu_findings", g
 CODES_ASSET = Asset(uri="x-heitu://codes/issued", name="heitu_codes", group="heitu")
 
 
+def freshness_asset(name: str) -> Asset:
+    """Updated only when an inbox folder goes stale or recovers: the alert, in the UI."""
+    return Asset(uri=f"x-heitu://freshness/{name}", name=f"heitu_freshness_{name}", group="heitu")
+
+
+FRESHNESS_ASSETS: dict[str, Asset] = {s: freshness_asset(s) for s in SOURCES}
+
+
 def every_15_minutes(offset: int) -> CronTriggerTimetable:
     """Every 15 minutes, ``offset`` minutes past the quarter: the source DAGs are staggered in
     dependency order so that parties/products land before the lots that name them, and the
@@ -91,25 +103,22 @@ FAILURE_HELP = """
   if it still fails, check `HEITU_DB_URL` and the database, then **Clear**.
 - `retry_parked_records`, `archive_loaded_files`: store or disk problem; fix, **Clear** (both
   are idempotent).
-- `check_freshness`: no new file arrived within the folder's limit. Call the partners; the
-  limit is `HEITU_FRESHNESS_HOURS_<FOLDER>` (hours).
+- `check_freshness`, `alert_operator`: these never fail because a folder is stale (a stale
+  folder is an alert, not a broken run); they fail only when the archive folder cannot be
+  read or written, or the alert webhook (`HEITU_ALERT_WEBHOOK`) does not take the alert
+  (retried; the alert is sent again until it is delivered).
+
+### When a folder goes stale
+`alert_operator` runs once when a folder goes stale and once when it is fed again (skipped in
+between): it logs the alert, posts it to `HEITU_ALERT_WEBHOOK` if set, and updates the asset
+`x-heitu://freshness/<folder>` with the folder, since when and whom to call. Call them; if the
+silence is expected (out of season), raise `HEITU_FRESHNESS_HOURS_<FOLDER>` (or set it to
+`off`).
 
 Bad *records* never fail a task: they are stored as rejects with file, line, field and reason;
 see them with `heitu rejects` (`--json` for scripts). Records naming a key the store does not
 know yet are *parked* (status `waiting`) and load by themselves once the key arrives.
 """
-
-
-def _fail_stale(source: str) -> None:
-    from traceability import pipeline
-
-    fresh = pipeline.check_freshness(source)
-    if fresh["stale"]:
-        raise AirflowFailException(
-            f"STALE inbox folder {source!r}: {fresh['message']}. Ask the partners who deliver "
-            f"{source} files; raise the limit with HEITU_FRESHNESS_HOURS_{source.upper()}."
-        )
-    log.info("fresh: %s", fresh["message"])
 
 
 def load_summary(result: dict[str, Any]) -> dict[str, Any]:
@@ -120,9 +129,14 @@ def load_summary(result: dict[str, Any]) -> dict[str, Any]:
         {k: f.get(k) for k in ("file", "loaded", "unchanged", "parked", "rejected")}
         for f in result["files"]
     ]
+    rejects = result.get("rejects", [])
     return {
         "source": result["source"],
         "files": files[:MAX_FILES],
+        # what to fix without a shell: the files with rejects and the first records' reasons
+        "rejected_files": sorted(f["file"] for f in files if f["rejected"] or f["parked"]),
+        "rejects": rejects[:MAX_REJECTS_SHOWN],
+        "rejects_shown": min(len(rejects), MAX_REJECTS_SHOWN),
         "file_count": len(files),
         "loaded": result["loaded"],
         "unchanged": result["unchanged"],
@@ -138,8 +152,8 @@ def source_tasks(source: str, *, group: bool = False) -> tuple[Any, Any]:
     """The tasks that move one inbox folder into the store; returns (first, last) task.
 
     ``find_new_files -> load_records -> retry_parked_records -> archive_loaded_files`` and,
-    beside them, ``check_freshness``. With ``group=True`` they sit in a task group named after
-    the folder (``parties.load_records``), for DAGs that handle several folders.
+    beside them, ``check_freshness -> alert_operator``. With ``group=True`` they sit in a task
+    group named after the folder (``parties.load_records``), for DAGs with several folders.
     """
     asset = STORE_ASSETS[source]
     if group:
@@ -185,8 +199,12 @@ def _chain(source: str, asset: Asset) -> tuple[Any, Any]:
                 f["file"], f["loaded"], f["unchanged"], f["parked"], f["rejected"],
                 f"; cannot read: {f['error']}" if f.get("error") else "",
             )  # fmt: skip
-        if result["rejected"]:
-            log.warning("%d %s record(s) rejected: see `heitu rejects`", result["rejected"], source)
+        if result["rejected"] or result["parked"]:
+            log.warning("%d %s record(s) rejected, %d parked: see `heitu rejects`",
+                        result["rejected"], source, result["parked"])  # fmt: skip
+            for r in result.get("rejects", [])[:MAX_REJECTS_SHOWN]:
+                log.warning("  %s %s:%s %s %s: %s", r["status"], r["file"], r["line"],
+                            r["record"] or "-", r["field"] or "-", r["reason"])  # fmt: skip
         if result["unreadable"]:
             lines = "\n".join(f"  {u['error']}" for u in result["unreadable"])
             raise AirflowFailException(
@@ -245,20 +263,48 @@ def _chain(source: str, asset: Asset) -> tuple[Any, Any]:
 
     @task(
         task_id="check_freshness",
-        retries=0,
-        doc_md=f"""Alerts when `inbox/{source}/` went stale: **fails** when no new file arrived
-        (waiting in the inbox or archived) within the folder's limit,
-        `HEITU_FRESHNESS_HOURS_{source.upper()}` hours. Independent of the load: a stale folder
-        still loads what it has.""",
+        doc_md=f"""Is `inbox/{source}/` being fed? Compares the newest file's arrival (waiting
+        or archived) with the folder's limit, `HEITU_FRESHNESS_HOURS_{source.upper()}` hours,
+        and with the state of the last alert. Never fails because the folder is stale:
+        `alert_operator` says so, once. Independent of the load.""",
     )
-    def check_freshness() -> None:
-        _fail_stale(source)
+    def check_freshness() -> dict[str, Any]:
+        from traceability import pipeline
+
+        result = pipeline.watch_freshness(source)
+        log.info("%s (%s)", result["message"], "stale" if result["stale"] else "fresh")
+        return result
+
+    @task(
+        task_id="alert_operator",
+        outlets=[FRESHNESS_ASSETS[source]],
+        doc_md=f"""Runs only when `inbox/{source}/` went stale or was fed again since the last
+        alert (skipped otherwise): logs the alert, posts it to `HEITU_ALERT_WEBHOOK` when set,
+        and updates `{FRESHNESS_ASSETS[source].uri}` with which folder, since when, and whom
+        to call. Fails (and is retried) only when the webhook does not take the alert.""",
+    )
+    def alert_operator(result: dict[str, Any]) -> dict[str, Any]:
+        from traceability import pipeline
+
+        if not result["event"]:
+            raise AirflowSkipException(f"no change: {result['message']}")
+        context = get_current_context()
+        where = {"dag_id": context["dag"].dag_id, "run_id": context["run_id"]}
+        delivered = pipeline.alert_freshness(result, where)
+        level = logging.ERROR if result["event"] == "stale" else logging.INFO
+        log.log(level, "%s%s", result["text"],
+                "" if delivered else " (no HEITU_ALERT_WEBHOOK: logged only)")  # fmt: skip
+        extra = {k: result.get(k) for k in ("source", "state", "event", "stale_since",
+                 "newest_at", "limit_hours", "contacts", "text")}  # fmt: skip
+        extra["webhook"] = delivered
+        context["outlet_events"][FRESHNESS_ASSETS[source]].extra = extra
+        return extra
 
     files = find_new_files()
     loaded = load_records(files)
     retried = retry_parked_records(loaded)
     archived = archive_loaded_files(loaded, retried)
-    check_freshness()
+    alert_operator(check_freshness())
     return files, archived
 
 
@@ -277,8 +323,9 @@ def source_doc(title: str, sources: tuple[str, ...], offset: int) -> str:
     quarter, Asia/Shanghai); a run with no new file is skipped and updates no asset.
 
     **Tasks**: `find_new_files` -> `load_records` -> `retry_parked_records` ->
-    `archive_loaded_files` (updates {assets}), and `check_freshness`
-    (limit: {limits}, hours).
+    `archive_loaded_files` (updates {assets}), and beside them `check_freshness` ->
+    `alert_operator` (limit: {limits}, hours; the alert goes out once when a folder goes
+    stale and once when it recovers, never as a failed run).
 
     **Assets**: {assets}; `heitu_checks` runs on every update, `heitu_codes` on
     `x-heitu://store/processing`. The event's extra: files, loaded, unchanged, parked,

@@ -1,7 +1,8 @@
 """heitu_plots: the land registry's plot polygons (inbox/plots/) into the store.
 
 An Airflow DAG built by ``heitu_common.source_dag``: find_new_files -> load_records ->
-retry_parked_records -> archive_loaded_files (updates its Asset), and check_freshness.
+retry_parked_records -> archive_loaded_files (updates its Asset), and check_freshness ->
+alert_operator (an alert once when the folder goes stale, once when it recovers).
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ SOURCE_TASKS = (
     "retry_parked_records",
     "archive_loaded_files",
     "check_freshness",
+    "alert_operator",
 )
 SAMPLE = {"plots": 20, "seed": 7}
 
@@ -86,8 +87,12 @@ def test_every_dag_parses_with_docs_owner_tags_and_retries(dagbag: Any) -> None:
         for t in dag.tasks:
             assert t.owner == "heitu-data", t.task_id
             assert t.doc_md, f"{dag_id}.{t.task_id} has no doc_md"
-            # check_freshness fails on purpose when a folder is stale: retrying can't help
-            assert t.retries >= (0 if t.task_id.endswith("check_freshness") else 1), t.task_id
+            assert t.retries >= 1, t.task_id
+
+
+def test_the_demo_runs_every_dag(dagbag: Any) -> None:
+    """`make demo` runs (and the season test below checks green) every DAG the folder has."""
+    assert sorted(DAG_IDS) == sorted(dagbag.dag_ids)
 
 
 def test_source_dags_have_the_operator_task_names_and_produce_their_assets(dagbag: Any) -> None:
@@ -156,7 +161,11 @@ def season(heitu_env: Path, run_dag: Any) -> dict[str, Any]:
 def test_season_runs_every_dag_and_fills_the_store(season: dict[str, Any]) -> None:
     for dag_id, dr in season["runs"].items():
         assert dr.state == "success", (dag_id, task_states(dr))
-        assert set(task_states(dr).values()) == {"success"}, (dag_id, task_states(dr))
+        states = task_states(dr)
+        # every task green; the alert task runs only when a folder goes stale or recovers
+        alerts = {t: v for t, v in states.items() if t.endswith("alert_operator")}
+        assert set(alerts.values()) <= {"skipped"}, (dag_id, states)
+        assert {v for t, v in states.items() if t not in alerts} == {"success"}, (dag_id, states)
     counts = season["counts"]
     for source in ("parties", "products", "plots", "production", "processing", "sales"):
         assert counts["records"].get(source, 0) > 0, (source, counts)
@@ -197,8 +206,26 @@ def test_season_asset_events_say_what_each_run_did(season: dict[str, Any]) -> No
     assert asset_events(runs["heitu_production"])[store_uri("production")]["lot_count"] > 0
     assert asset_events(runs["heitu_processing"])[store_uri("processing")]["lot_count"] > 0
 
+    # what the operator fixes without a shell: the rejected records, with their reasons
+    shown = []
+    for dag_id, sources in SOURCE_DAGS.items():
+        for s in sources:
+            extra = asset_events(runs[dag_id])[store_uri(s)]
+            with_rejects = sorted(f["file"] for f in extra["files"] if f["rejected"] or f["parked"])
+            assert extra["rejected_files"] == with_rejects, (s, extra)
+            assert extra["rejects_shown"] == len(extra["rejects"])
+            assert len(extra["rejects"]) == min(extra["rejected"] + extra["parked"], 20)
+            for r in extra["rejects"]:
+                assert r["file"] in with_rejects and r["line"] and r["reason"], r
+            shown += extra["rejects"]
+    assert shown, "the sample season has deliberate faults"
+
     findings = asset_events(runs["heitu_checks"])["x-heitu://checks/findings"]
     assert set(findings["findings"]) == {"mass_balance", "cold_chain", "geo", "codes"}
+    # the first run finds everything new: counts by kind and the first ids of each
+    assert sum(findings["new"].values()) == sum(findings["findings"].values()) > 0
+    for kind, n in findings["new"].items():
+        assert 0 < len(findings["new_ids"][kind]) <= min(n, 5), kind
     codes = asset_events(runs["heitu_codes"])["x-heitu://codes/issued"]
     assert codes["lot_count"] == season["counts"]["tables"]["code"] > 0
 
@@ -216,9 +243,17 @@ def test_nothing_new_skips_the_run_and_updates_no_asset(season: dict[str, Any], 
     assert dr.state == "success"
     states = task_states(dr)
     assert states["find_new_files"] == "skipped" and states["check_freshness"] == "success"
+    assert states["alert_operator"] == "skipped"
     assert states["load_records"] == states["archive_loaded_files"] == "skipped"
     assert asset_events(dr) == {}
     assert store_counts() == season["counts"]
+
+
+def test_checks_again_find_nothing_new(season: dict[str, Any], run_dag) -> None:
+    dr = run_dag("heitu_checks")
+    extra = asset_events(dr)["x-heitu://checks/findings"]
+    assert extra["new"] == {} and extra["new_ids"] == {} and extra["gone"] == {}
+    assert sum(extra["findings"].values()) > 0
 
 
 def test_redelivering_the_same_files_changes_nothing(season: dict[str, Any], run_dag) -> None:
@@ -239,16 +274,113 @@ def test_redelivering_the_same_files_changes_nothing(season: dict[str, Any], run
     assert len(manifest(home)) == before + len(season["delivered"])
 
 
-def test_stale_inbox_folder_fails_check_freshness(
-    season: dict[str, Any], run_dag, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
+class Webhook:
+    """A small HTTP server on 127.0.0.1 standing in for the operators' chat: it keeps every
+    JSON body POSTed to it and answers ``status``."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        hook = self
+        self.received: list[dict[str, Any]] = []
+        self.status = 200
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.received.append(json.loads(body))
+                self.send_response(hook.status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[Webhook]:
+    hook = Webhook()
+    monkeypatch.setenv("HEITU_ALERT_WEBHOOK", hook.url)
+    yield hook
+    hook.close()
+
+
+def test_stale_folder_alerts_once_and_recovery_once(
+    season: dict[str, Any], run_dag, monkeypatch: pytest.MonkeyPatch, webhook: Webhook
+) -> None:
+    """A carrier stops sending: the operator gets one alert that says which folder, since
+    when and whom to call; the load stays green; the next runs are calm; a new file brings
+    one "fed again"."""
+    from traceability.sample import write_sample
+
+    monkeypatch.setenv("HEITU_FRESHNESS_HOURS_TRANSPORT", "0.000001")
+    dr = run_dag("heitu_transport")
+    states = task_states(dr)
+    assert dr.state == "success", states
+    assert states["check_freshness"] == states["alert_operator"] == "success"
+    (alert,) = webhook.received
+    assert alert["kind"] == "freshness" and alert["folder"] == "transport"
+    assert alert["state"] == "stale" and alert["since"]
+    assert alert["contacts"] and all(c["name"] for c in alert["contacts"])  # the carriers
+    assert "inbox/transport is STALE since" in alert["text"] and "Call:" in alert["text"]
+    event = asset_events(dr)["x-heitu://freshness/transport"]
+    assert event["state"] == "stale" and event["webhook"] is True
+    assert event["contacts"] == alert["contacts"]
+
+    for _ in range(2):  # still stale: calm
+        again = run_dag("heitu_transport")
+        assert again.state == "success"
+        assert task_states(again)["alert_operator"] == "skipped"
+        assert asset_events(again) == {}
+    assert len(webhook.received) == 1
+
+    monkeypatch.delenv("HEITU_FRESHNESS_HOURS_TRANSPORT")
+    sample = season["home"] / "redelivery"
+    write_sample(sample, **SAMPLE)
+    shutil.copytree(sample / "transport", season["home"] / "inbox" / "transport",
+                    dirs_exist_ok=True)  # fmt: skip
+    fed = run_dag("heitu_transport")
+    assert fed.state == "success"
+    assert [a["state"] for a in webhook.received] == ["stale", "fresh"]
+    assert webhook.received[1]["event"] == "recovered"
+    assert asset_events(fed)["x-heitu://freshness/transport"]["event"] == "recovered"
+    assert task_states(run_dag("heitu_transport"))["alert_operator"] == "skipped"
+
+
+def test_an_alert_the_webhook_refused_is_sent_again(
+    season: dict[str, Any], run_dag, monkeypatch: pytest.MonkeyPatch, webhook: Webhook
 ) -> None:
     monkeypatch.setenv("HEITU_FRESHNESS_HOURS_SALES", "0.000001")
-    dr = run_dag("heitu_sales")
-    assert dr.state == "failed"
-    states = task_states(dr)
-    assert states["check_freshness"] == "failed" and states["find_new_files"] == "skipped"
-    out = capfd.readouterr()
-    assert "STALE inbox folder 'sales'" in out.out + out.err
+    webhook.status = 503
+    down = run_dag("heitu_sales")
+    states = task_states(down)
+    assert states["alert_operator"] == "failed"  # loud: the alert did not get out
+    assert states["find_new_files"] == "skipped" and states["check_freshness"] == "success"
+    webhook.status = 200
+    up = run_dag("heitu_sales")
+    assert up.state == "success" and task_states(up)["alert_operator"] == "success"
+    assert [a["state"] for a in webhook.received] == ["stale", "stale"]
+    assert task_states(run_dag("heitu_sales"))["alert_operator"] == "skipped"
+    assert len(webhook.received) == 2
+
+
+def test_a_folder_that_never_received_a_file_is_calm(
+    season: dict[str, Any], run_dag, webhook: Webhook
+) -> None:
+    """EPCIS documents come when a partner has one: no limit, no alert, a green run."""
+    shutil.rmtree(season["home"] / "archive" / "freshness", ignore_errors=True)
+    dr = run_dag("heitu_epcis")
+    assert dr.state == "success"
+    assert task_states(dr)["alert_operator"] == "skipped"
+    assert webhook.received == []
 
 
 def test_products_load_when_no_parties_file_came(

@@ -61,8 +61,55 @@ def test_freshness(inbox: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> 
     # Archived files count: the folder was fed, even if the inbox is empty now.
     pipeline.archive_files("sales", pipeline.pending_files("sales", inbox), home / "archive")
     assert pipeline.check_freshness("sales", inbox, home / "archive")["newest_age_hours"] > 79
-    never = pipeline.check_freshness("plots", home / "empty", home / "archive")
-    assert never["stale"] and "no file has ever arrived" in never["message"]
+    # a folder that never received a file is stale once watched for longer than its limit
+    from datetime import UTC, datetime, timedelta
+
+    from traceability.freshness import check_freshness
+
+    never = check_freshness("plots", home / "empty", home / "archive")
+    assert not never["stale"] and never["never_received"]
+    assert "no file has arrived since watching began" in never["message"]
+    long_ago = datetime.now(UTC) - timedelta(days=400)
+    never = check_freshness("plots", home / "empty", home / "archive", watching_since=long_ago)
+    assert never["stale"] and never["stale_since"]
+    # the on-demand EPCIS folder has no limit unless one is set
+    epcis = check_freshness("epcis", home / "empty", home / "archive", watching_since=long_ago)
+    assert not epcis["stale"] and epcis["limit_hours"] is None
+    monkeypatch.setenv("HEITU_FRESHNESS_HOURS_EPCIS", "24")
+    assert check_freshness("epcis", home / "empty", home / "archive", watching_since=long_ago)[
+        "stale"
+    ]
+    monkeypatch.setenv("HEITU_FRESHNESS_HOURS_SALES", "off")
+    assert pipeline.check_freshness("sales", inbox, home / "archive")["limit_hours"] is None
+    monkeypatch.setenv("HEITU_FRESHNESS_HOURS_SALES", "-3")
+    with pytest.raises(ValueError, match="HEITU_FRESHNESS_HOURS_SALES"):
+        pipeline.check_freshness("sales", inbox, home / "archive")
+
+
+def test_freshness_state_changes_once(
+    inbox: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """watch() says "stale" once and "recovered" once; record() keeps the state."""
+    from datetime import UTC, datetime, timedelta
+
+    from traceability import freshness
+
+    archive = home / "archive"
+    write_season(inbox)
+    now = datetime.now(UTC)
+    first = freshness.watch("sales", inbox, archive, now=now)
+    assert first["event"] is None and first["state"] == "fresh"
+    later = now + timedelta(hours=49)
+    gone = freshness.watch("sales", inbox, archive, now=later)
+    assert gone["event"] == "stale" and gone["stale_since"]
+    assert freshness.watch("sales", inbox, archive, now=later)["event"] == "stale"  # not sent
+    freshness.record("sales", gone, archive)
+    assert freshness.watch("sales", inbox, archive, now=later)["event"] is None
+    os.utime(inbox / "sales" / "sales.csv", (later.timestamp(), later.timestamp()))
+    back = freshness.watch("sales", inbox, archive, now=later)
+    assert back["event"] == "recovered"
+    freshness.record("sales", back, archive)
+    assert freshness.watch("sales", inbox, archive, now=later)["event"] is None
 
 
 def test_uploads_in_progress_are_not_picked_up(inbox: Path) -> None:

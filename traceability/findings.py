@@ -37,9 +37,30 @@ def _row(check: str, f: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
-def save_findings(eng: Engine, doc: dict[str, list[dict[str, Any]]]) -> int:
-    """Store one checks run's findings in place of the last run's; returns how many."""
-    from sqlalchemy import delete, insert
+#: Fields that name what a finding is about; the numbers beside them (minutes of an excursion
+#: still in progress, kg sold so far) may change between runs without making it a new finding.
+_IDENTITY = ("kind", "lot", "shipment", "plot", "other_plot", "record", "county", "crop",
+             "year", "from")  # fmt: skip
+#: Ids of new findings an operator sees per kind (in the checks DAG's asset event).
+EXAMPLES = 5
+
+
+def identity(finding: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(str(finding.get(k)) for k in _IDENTITY)
+
+
+def finding_id(finding: dict[str, Any]) -> str:
+    """The id a person would look up: the lot, shipment, plot, record or county."""
+    for key in ("lot", "shipment", "plot", "record", "county"):
+        if finding.get(key):
+            return str(finding[key])
+    return str(finding.get("kind"))
+
+
+def save_findings(eng: Engine, doc: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Store one checks run's findings in place of the last run's. Returns what changed:
+    ``{"total", "new": {kind: n}, "new_ids": {kind: [first ids]}, "gone": {kind: n}}``."""
+    from sqlalchemy import delete, insert, select
 
     from traceability.models import Finding
     from traceability.store import touch
@@ -50,11 +71,33 @@ def save_findings(eng: Engine, doc: dict[str, list[dict[str, Any]]]) -> int:
     for r in rows:
         r["detail"] = json.loads(json.dumps(r["detail"], default=str))
     with eng.begin() as conn:
+        before = {
+            identity(d if isinstance(d, dict) else json.loads(d))
+            for (d,) in conn.execute(select(Finding.detail))
+        }
         conn.execute(delete(Finding))
         if rows:
             conn.execute(insert(Finding), rows)
     touch(eng)
-    return len(rows)
+    now_ids = {identity(r["detail"]) for r in rows}
+    new: dict[str, int] = {}
+    new_ids: dict[str, list[str]] = {}
+    for r in rows:
+        if identity(r["detail"]) not in before:
+            kind = r["kind"]
+            new[kind] = new.get(kind, 0) + 1
+            ids = new_ids.setdefault(kind, [])
+            if len(ids) < EXAMPLES:
+                ids.append(finding_id(r["detail"]))
+    gone: dict[str, int] = {}
+    for ident in before - now_ids:
+        gone[ident[0]] = gone.get(ident[0], 0) + 1
+    return {
+        "total": len(rows),
+        "new": dict(sorted(new.items())),
+        "new_ids": dict(sorted(new_ids.items())),
+        "gone": dict(sorted(gone.items())),
+    }
 
 
 def findings_about(

@@ -26,19 +26,8 @@ from traceability.store import open_store
 #: Landing-zone folders in dependency order (a DAG per folder; parties+products share one).
 SOURCES: tuple[str, ...] = tuple(FOLDERS)
 
-#: Hours without a new file after which a folder is stale and the operator is alerted.
-#: Override with HEITU_FRESHNESS_HOURS_<FOLDER>, e.g. HEITU_FRESHNESS_HOURS_TRANSPORT=12.
-FRESHNESS_HOURS: dict[str, float] = {
-    "parties": 24 * 90,  # master data changes rarely
-    "products": 24 * 90,
-    "plots": 24 * 365,  # the land registry delivers once a season or less
-    "production": 72,  # farms report sowing/inputs/harvest every few days in season
-    "processing": 48,  # mills deliver daily
-    "transport": 12,  # loggers upload several times a day while trucks run
-    "sales": 48,  # retailers deliver daily
-    "epcis": 24 * 30,  # partners who speak EPCIS send documents now and then, not on a clock
-}
-
+#: Rejects (with their reasons) an ingest result lists; the counts per file are always whole.
+MAX_REJECTS = 1000
 
 #: Names of files still being uploaded or edited: never picked up.
 PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".filepart", ".crdownload", ".swp")
@@ -80,7 +69,10 @@ def ingest_files(
 ) -> dict[str, Any]:
     """Load files of one landing-zone folder. Bad records become rejects; a file that can't be
     read is reported under ``unreadable`` (its caller fails after loading everything else)."""
+    from traceability.rejects import rejects_in
+
     eng = open_store(url)
+    started = datetime.now(UTC)
     reports: list[FileReport] = []
     lots: set[str] = set()
     unreadable: list[dict[str, str]] = []
@@ -101,12 +93,15 @@ def ingest_files(
         k: sum(getattr(r, k) for r in reports)
         for k in ("loaded", "unchanged", "parked", "rejected")
     }
+    with_rejects = [r.file for r in reports if r.rejected or r.parked]
     return {
         "source": source,
         "files": [r.as_dict() for r in reports],
         **totals,
         "lots": sorted(lots),
         "unreadable": unreadable,
+        # what this load rejected or parked, with the reasons (at most MAX_REJECTS)
+        "rejects": rejects_in(eng, with_rejects, started, MAX_REJECTS),
     }
 
 
@@ -176,53 +171,67 @@ def archive_files(source: str, files: list[Path], archive: Path | None = None) -
     return manifest
 
 
-def freshness_limit(source: str) -> float:
-    raw = os.environ.get(f"HEITU_FRESHNESS_HOURS_{source.upper()}")
-    return float(raw) if raw else FRESHNESS_HOURS[source]
-
-
 def check_freshness(
     source: str, inbox: Path | None = None, archive: Path | None = None
 ) -> dict[str, Any]:
-    """How long since the newest file of ``source`` arrived (waiting or archived)."""
-    newest: datetime | None = None
-    for path in pending_files(source, inbox):
-        t = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        newest = max(newest, t) if newest else t
-    manifest = (archive or config.archive_dir()) / "manifest.jsonl"
-    if manifest.exists():
-        with manifest.open(encoding="utf-8") as f:
-            for line in f:
-                entry = json.loads(line)
-                if entry["source"] == source:
-                    t = datetime.fromisoformat(entry["received_at"])
-                    newest = max(newest, t) if newest else t
-    limit = freshness_limit(source)
-    age = (datetime.now(UTC) - newest).total_seconds() / 3600 if newest else None
-    stale = age is None or age > limit
-    if age is None:
-        message = f"{source}: no file has ever arrived (expected one every {limit:g} h)"
-    else:
-        message = f"{source}: newest file arrived {age:.1f} h ago (limit {limit:g} h)"
-    return {
-        "source": source,
-        "newest_age_hours": age,
-        "limit_hours": limit,
-        "stale": stale,
-        "message": message,
+    """How long since the newest file of ``source`` arrived (waiting or archived), against
+    its limit (traceability.freshness)."""
+    from traceability.freshness import check_freshness as _check
+
+    return _check(source, inbox, archive)
+
+
+def watch_freshness(source: str) -> dict[str, Any]:
+    """The folder's freshness and whether it went stale or recovered since the last alert
+    (``event``), with the alert's text and whom to call when it did."""
+    from traceability import freshness
+
+    result = freshness.watch(source)
+    if result["event"]:
+        people = freshness.contacts(source) if result["event"] == "stale" else []
+        result["contacts"] = people
+        result["text"] = freshness.alert_text(result, people)
+    return result
+
+
+def alert_freshness(result: dict[str, Any], extra: dict[str, Any] | None = None) -> bool:
+    """Send a freshness alert (``watch_freshness``'s result) to the webhook, then record the
+    folder's new state. True when a webhook took it; the state is recorded either way, so the
+    operator hears once, unless the webhook failed (then nothing is recorded and it raises)."""
+    from traceability import alerts, freshness
+
+    payload = {
+        "kind": "freshness",
+        "text": result["text"],
+        "folder": result["source"],
+        "state": result["state"],
+        "event": result["event"],
+        "since": result["stale_since"] if result["event"] == "stale" else result["newest_at"],
+        "newest_file_at": result["newest_at"],
+        "limit_hours": result["limit_hours"],
+        "contacts": result.get("contacts", []),
+        **(extra or {}),
     }
+    delivered = alerts.send(payload)
+    freshness.record(result["source"], result)
+    return delivered
 
 
 def run_checks(url: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """Every check over the store; the findings are also stored (table ``finding``) in place
     of the last run's, for the pages that show what is open about a lot."""
+    return check_store(url)["findings"]
+
+
+def check_store(url: str | None = None) -> dict[str, Any]:
+    """``run_checks`` and what changed since the last run: ``{"findings": {check: [...]},
+    "changes": {"total", "new": {kind: n}, "new_ids": {kind: [ids]}, "gone": {kind: n}}}``."""
     from traceability.checks import run_checks as _run
     from traceability.findings import save_findings
 
     eng = open_store(url)
     doc = _run(eng)
-    save_findings(eng, doc)
-    return doc
+    return {"findings": doc, "changes": save_findings(eng, doc)}
 
 
 def issue_codes(url: str | None = None) -> dict[str, Any]:
