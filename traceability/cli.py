@@ -244,6 +244,54 @@ def cmd_reports(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    from traceability.access import create_token, list_tokens, revoke_token
+
+    eng = _engine()
+    if args.action == "create":
+        if not args.name or (not args.region and args.role in ("county", "city", "province")):
+            raise UsageError("token create needs --name NAME and --region CODE")
+        doc = create_token(eng, args.name, args.region or [], args.role, args.expires)
+        human = (
+            f"token {doc['name']} ({doc['role']} {', '.join(doc['regions']) or 'all regions'}"
+            f"{', expires ' + doc['expires_at'] if doc['expires_at'] else ''}):\n{doc['token']}\n"
+            "shown once: only its hash is kept"
+        )
+    elif args.action == "list":
+        doc = list_tokens(eng)
+        human = (
+            "\n".join(
+                f"{t['name']:<24} {t['role']:<9} {','.join(t['regions']) or '-':<16} "
+                f"{t['state']:<8} created {t['created_at']}  expires {t['expires_at'] or 'never'}"
+                for t in doc
+            )
+            or "no tokens"
+        )
+    else:
+        if not args.target:
+            raise UsageError("token revoke needs the token's NAME")
+        doc = revoke_token(eng, args.target)
+        human = f"token {doc['name']}: {doc['state']} since {doc['revoked_at']}"
+    _emit(args, doc, human)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from traceability.access import audit_log
+
+    doc = audit_log(_engine())
+    human = (
+        "\n".join(
+            f"{a['at']}  {a['who']:<20} {a['office']['role'] or '-':<9} "
+            f"{','.join(a['office']['regions']) or '-':<14} {a['status']} {a['method']} {a['path']}"
+            for a in doc
+        )
+        or "no requests yet"
+    )
+    _emit(args, doc, human)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the web app under uvicorn; the store is checked (and migrated) first, so an
     unreachable store is exit 1 with the reason, not a worker crash loop."""
@@ -519,6 +567,25 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true", help="include lifted recalls")
     sp = add("reports", cmd_reports, "Consumers' reports sent from the page.")
     sp.add_argument("--status", choices=("new", "investigating", "closed"), help="only these")
+    sp = add("token", cmd_token, "API tokens for the bureau's scripts: create, list, revoke.")
+    sp.add_argument("action", choices=("create", "list", "revoke"), help="what to do")
+    sp.add_argument("target", nargs="?", metavar="NAME", help="the token to revoke")
+    sp.add_argument("--name", help="create: the token's name (who uses it)")
+    sp.add_argument(
+        "--region",
+        action="append",
+        metavar="CODE",
+        help="create: a region the office covers (6-digit county, 4-digit city, 2-digit "
+        "province code); repeat for several",
+    )
+    sp.add_argument(
+        "--role",
+        default="county",
+        choices=("county", "city", "province", "market"),
+        help="create: the office's role (default county)",
+    )
+    sp.add_argument("--expires", type=float, metavar="DAYS", help="create: valid for DAYS days")
+    add("audit", cmd_audit, "The bureau access log: who, office, what, when, status.")
     help_text = "Start the web app: the GS1 Digital Link resolver and the consumer page."
     sp = sub.add_parser("serve", help=help_text, description=help_text)  # no --json: a server
     sp.set_defaults(func=cmd_serve)

@@ -262,9 +262,19 @@ def _naive_utc(value: datetime | None, default: datetime) -> datetime:
 
 
 @cache
-def recall_sql(kind: str, dialect: str) -> str:
-    """sql/recall.sql (or the dialect's copy) with the seed query of ``kind`` in it."""
+def recall_sql(kind: str, dialect: str, seed_scope: str | None = None) -> str:
+    """sql/recall.sql (or the dialect's copy) with the seed query of ``kind`` in it.
+
+    ``seed_scope``, a SQL condition on ``sp.county_code`` (traceability.access.plot_scope),
+    keeps only the seed harvests of plots it admits: a county office's recall by input starts
+    from its own plots' harvests, in the query itself."""
     seeds = _sql(f"recall_seeds_{kind}", dialect)
+    if seed_scope:
+        seeds = (
+            f"SELECT s.lot_id, s.gtin, s.units, s.quantity_kg FROM ({seeds}) AS s "
+            "WHERE EXISTS (SELECT 1 FROM lot AS sl JOIN plot AS sp ON sp.plot_id = sl.plot_id "
+            f"WHERE sl.lot_id = s.lot_id AND {seed_scope})"
+        )
     return _sql("recall", dialect).replace("/*SEEDS*/", seeds)
 
 
@@ -274,6 +284,7 @@ def recall(
     key: str,
     date_from: datetime | None = None,
     date_to: datetime | None = None,
+    seed_scope: tuple[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Everything made from a plot, farm, county, input (registration number) or lot, where
     it was shipped and sold, and what is still unsold, per retailer.
@@ -283,11 +294,16 @@ def recall(
     if kind not in RECALL_KINDS:
         raise ValueError(f"recall by {kind!r}: expected one of {', '.join(RECALL_KINDS)}")
     with reading(store) as reader:
-        return _recall(reader, kind, key, date_from, date_to)
+        return _recall(reader, kind, key, date_from, date_to, seed_scope)
 
 
 def _recall(
-    reader: Reader, kind: str, key: str, date_from: datetime | None, date_to: datetime | None
+    reader: Reader,
+    kind: str,
+    key: str,
+    date_from: datetime | None,
+    date_to: datetime | None,
+    seed_scope: tuple[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     params = {
         "key": key,
@@ -295,8 +311,12 @@ def _recall(
         "date_to": _naive_utc(date_to, _LATEST),
         "max_depth": MAX_DEPTH,
     }
+    condition = None
+    if seed_scope is not None:
+        condition, scope_params = seed_scope
+        params.update(scope_params)
     with _no_cycle_collection():
-        rows = reader.tuples(recall_sql(kind, reader.dialect), params)
+        rows = reader.tuples(recall_sql(kind, reader.dialect, condition), params)
         doc = _recall_doc(kind, key, date_from, date_to, rows)
     if not doc["lots"] and not reader.rows(_KEY_FOUND[kind], {"key": key}):
         raise NotFound(_KEY_MISSING[kind].format(key=key))

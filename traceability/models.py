@@ -341,3 +341,34 @@ class ConsumerReport(Base):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(15), default="new")
+
+
+class ApiToken(Base):
+    """A script's credential for the bureau API (``heitu token create``): the office it acts
+    for (role and region codes) and a hash of the secret, which is shown once and never kept."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # county | city | province | market
+    regions: Mapped[str] = mapped_column(Text)  # ';'-separated region codes
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """One bureau request (portal or API): who, which office, what, when, the answer's status.
+    Append-only: database triggers refuse UPDATE and DELETE (migration 0007)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    who: Mapped[str] = mapped_column(Text)
+    via: Mapped[str] = mapped_column(String(10))  # token | oidc | none
+    role: Mapped[str | None] = mapped_column(String(20))
+    regions: Mapped[str | None] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(Text)
+    status: Mapped[int] = mapped_column(Integer)

@@ -229,6 +229,58 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
     )
     app.state.pages = pages
     app.state.store = store
+    app.state.engine = engine
+
+    from traceability.web.api import BureauGate
+    from traceability.web.api import router as api_router
+    from traceability.web.portal import oidc_settings
+    from traceability.web.portal import router as portal_router
+
+    app.include_router(api_router)
+    app.include_router(portal_router)
+    # outermost last: the session is read before the gate resolves who is asking
+    app.add_middleware(BureauGate, engine=engine, store=store)
+    oidc = oidc_settings()
+    app.state.oidc = oidc
+    app.state.oauth = None
+    if oidc is not None:
+        from authlib.integrations.starlette_client import OAuth
+        from starlette.middleware.sessions import SessionMiddleware
+
+        oauth = OAuth()
+        oauth.register(
+            "heitu",
+            server_metadata_url=f"{oidc['issuer']}/.well-known/openid-configuration",
+            client_id=oidc["client_id"],
+            client_secret=oidc["client_secret"],
+            client_kwargs={"scope": oidc["scope"], "code_challenge_method": "S256"},
+        )
+        app.state.oauth = oauth
+        app.add_middleware(
+            SessionMiddleware,
+            secret_key=oidc["session_secret"],
+            session_cookie="heitu_portal",
+            same_site="lax",
+            https_only=os.environ.get("HEITU_SESSION_HTTPS_ONLY", "0") == "1",
+            max_age=8 * 3600,
+        )
+
+    def render_portal(name: str, **ctx: Any) -> str:
+        from traceability.web.places import city_name, county_name
+
+        def region_name(code: str) -> str:
+            if len(code) == 6:
+                return county_name(code) or code
+            if len(code) == 4:
+                return city_name(code + "00") or code
+            return "黑龙江省" if code == "23" else code
+
+        roles = {"county": "县级", "city": "市级", "province": "省级", "market": "市场监管"}
+        return env.get_template(name).render(
+            css_version=CSS_VERSION, roles=roles, region_name=region_name, **ctx
+        )
+
+    app.state.render_portal = render_portal
 
     def current() -> tuple[int, datetime]:
         gen, changed = generation.read()
