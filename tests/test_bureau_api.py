@@ -251,7 +251,7 @@ def test_every_request_is_audited_and_the_log_is_append_only(
     assert last[0]["office"] == {"role": "county", "regions": ["231283"]}
     assert last[0]["path"] == "/api/v1/plots/P1" and last[0]["method"] == "GET"
     assert last[1]["status"] == 401 and last[1]["via"] == "none"
-    assert len(log) >= 20
+    assert [a["id"] for a in log] == sorted(a["id"] for a in log)
     eng = open_store(bureau["url"])
     for statement in ("UPDATE audit_log SET status = 200", "DELETE FROM audit_log"):
         with pytest.raises(Exception, match="append-only"), eng.begin() as conn:
