@@ -101,8 +101,14 @@ async def auth_callback(request: Request) -> Response:
 
 @router.get("/logout")
 async def logout(request: Request) -> Response:
+    """Ends the portal's session (not the identity provider's: signing in again may then go
+    through without a password, as single sign-on does)."""
     request.session.clear()
-    return RedirectResponse("/bureau/login", status_code=303)
+    return HTMLResponse(
+        '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>已退出 / Signed out'
+        '</title><p>已退出监管门户。 <span lang="en">Signed out.</span></p>'
+        '<p><a href="/bureau/login">重新登录 / Sign in again</a></p></html>'
+    )
 
 
 @router.get("")
