@@ -341,6 +341,20 @@ class ConsumerReport(Base):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(15), default="new")
+    assignee: Mapped[str | None] = mapped_column(Text)
+
+
+class ReportEvent(Base):
+    """One change of a consumer report in the bureau's queue: status, assignee, note, by whom."""
+
+    __tablename__ = "report_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("consumer_report.id"), index=True)
+    at: Mapped[datetime]
+    who: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(15))
+    assignee: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class ApiToken(Base):

@@ -39,6 +39,7 @@ def _doc(r: Any) -> dict[str, Any]:
         "text": r.text,
         "time": _iso(r.created_at),
         "status": r.status,
+        "assignee": getattr(r, "assignee", None),
     }
 
 
@@ -99,3 +100,79 @@ def list_reports(eng: Engine, *, status: str | None = None) -> list[dict[str, An
         q = q.where(ConsumerReport.status == status)
     with eng.connect() as conn:
         return [_doc(r) for r in conn.execute(q)]
+
+
+#: The queue's states and the moves between them (a closed report may be reopened).
+STATUSES = ("new", "investigating", "closed")
+MOVES = {
+    "new": {"investigating", "closed"},
+    "investigating": {"closed"},
+    "closed": {"investigating"},
+}
+MAX_NOTE = 2000
+
+
+def update_report(
+    eng: Engine,
+    report_id: int,
+    who: str,
+    *,
+    status: str | None = None,
+    assignee: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """Change a report's status and/or assignee (with a note); the change is kept in
+    ``report_event``. LookupError when there is no such report, ValueError for a move the
+    queue does not allow."""
+    from sqlalchemy import insert, select, update
+
+    from traceability.models import ConsumerReport, ReportEvent
+
+    note = (note or "").strip() or None
+    if note and len(note) > MAX_NOTE:
+        raise ValueError(f"note is {len(note)} characters; at most {MAX_NOTE}")
+    with eng.begin() as conn:
+        row = conn.execute(select(ConsumerReport).where(ConsumerReport.id == report_id)).first()
+        if row is None:
+            raise LookupError(f"no report {report_id}")
+        new_status = status or row.status
+        if new_status not in STATUSES:
+            raise ValueError(f"status {new_status!r}: expected one of {', '.join(STATUSES)}")
+        if new_status != row.status and new_status not in MOVES[row.status]:
+            raise ValueError(f"a {row.status} report cannot become {new_status}")
+        new_assignee = row.assignee if assignee is None else (assignee.strip() or None)
+        if (new_status, new_assignee) == (row.status, row.assignee) and not note:
+            raise ValueError("nothing to change")
+        conn.execute(
+            update(ConsumerReport)
+            .where(ConsumerReport.id == report_id)
+            .values(status=new_status, assignee=new_assignee)
+        )
+        conn.execute(
+            insert(ReportEvent).values(
+                report_id=report_id,
+                at=datetime.now(UTC).replace(microsecond=0),
+                who=who,
+                status=new_status,
+                assignee=new_assignee,
+                note=note,
+            )
+        )
+        row = conn.execute(select(ConsumerReport).where(ConsumerReport.id == report_id)).one()
+    return _doc(row)
+
+
+def report_history(eng: Engine, report_id: int) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from traceability.models import ReportEvent
+
+    with eng.connect() as conn:
+        rows = conn.execute(
+            select(ReportEvent).where(ReportEvent.report_id == report_id).order_by(ReportEvent.id)
+        )
+        return [
+            {"at": _iso(r.at), "who": r.who, "status": r.status, "assignee": r.assignee,
+             "note": r.note}
+            for r in rows
+        ]  # fmt: skip

@@ -11,7 +11,7 @@ Shapes follow the ``heitu`` command's ``--json`` output; long lists page with a 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -242,7 +242,9 @@ async def get_recall(
     county: str | None = None,
     plot: str | None = None,
     farm: str | None = None,
-    input: str | None = Query(None, description="an input registration number, e.g. PD20080123"),
+    input: Annotated[
+        str | None, Query(description="an input registration number, e.g. PD20080123")
+    ] = None,
     lot: str | None = None,
 ) -> dict[str, Any]:
     office = office_of(request)
@@ -297,7 +299,7 @@ async def get_findings(
     county: str | None = None,
     kind: str | None = None,
     after: str | None = None,
-    limit: int = Query(PAGE, ge=1, le=MAX_PAGE),
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
 ) -> dict[str, Any]:
     office = office_of(request)
     if county is not None and not office.covers(county):
@@ -346,7 +348,7 @@ async def get_reports(
     request: Request,
     status: str | None = None,
     after: str | None = None,
-    limit: int = Query(PAGE, ge=1, le=MAX_PAGE),
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
 ) -> dict[str, Any]:
     office = office_of(request)
 
@@ -364,7 +366,8 @@ async def get_reports(
             params["status"] = status
         sql = (
             f"{head} SELECT r.id, r.gtin, r.lot_id, r.serial, r.known_lot, r.category, r.text, "
-            f"r.created_at, r.status FROM consumer_report AS r WHERE {' AND '.join(where)} "
+            f"r.assignee, r.created_at, r.status FROM consumer_report AS r "
+            f"WHERE {' AND '.join(where)} "
             "ORDER BY r.id LIMIT :limit"
         )
         with reading(_store(request)) as reader:

@@ -233,11 +233,13 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
 
     from traceability.web.api import BureauGate
     from traceability.web.api import router as api_router
+    from traceability.web.bureau_pages import router as pages_router
     from traceability.web.portal import oidc_settings
     from traceability.web.portal import router as portal_router
 
     app.include_router(api_router)
     app.include_router(portal_router)
+    app.include_router(pages_router)
     # outermost last: the session is read before the gate resolves who is asking
     app.add_middleware(BureauGate, engine=engine, store=store)
     oidc = oidc_settings()

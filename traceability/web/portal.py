@@ -116,5 +116,7 @@ async def home(request: Request) -> Response:
     office = getattr(request.state, "office", None)
     if office is None:
         return RedirectResponse("/bureau/login", status_code=303)
+    from traceability.web.bureau_pages import csrf_token
+
     render = request.app.state.render_portal
-    return HTMLResponse(render("portal_home.html", office=office))
+    return HTMLResponse(render("portal_home.html", office=office, csrf=csrf_token(request)))
