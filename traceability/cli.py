@@ -447,6 +447,19 @@ def cmd_export_plots(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_open(args: argparse.Namespace) -> int:
+    from traceability.pipeline import publish_open_data
+
+    doc = publish_open_data(out=Path(args.out) if args.out else None)
+    _emit(
+        args,
+        doc,
+        f"wrote {doc['rows']} county/season/crop row(s) ({doc['suppressed']} suppressed: fewer "
+        f"than 5 farms) to {doc['dir']}",
+    )
+    return 0
+
+
 def cmd_export_origin(args: argparse.Namespace) -> int:
     from geo.export import ExportError, export_origin
 
@@ -558,6 +571,15 @@ def parser() -> argparse.ArgumentParser:
             ep.add_argument("--county", required=True, help="a 6-digit county code, e.g. 230184")
         else:
             ep.add_argument("lot", metavar="LOT_OR_CODE", help="a lot id or traceability code")
+    help_text = "Open data: anonymised county aggregates per season and crop, CSV and JSON."
+    ep = esub.add_parser("open", help=help_text, description=help_text)
+    ep.add_argument(
+        "--out",
+        metavar="DIR",
+        help="folder to write into (default HEITU_OPEN_DIR, served at /open/)",
+    )
+    ep.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    ep.set_defaults(func=cmd_export_open)
     sp = add("sample", cmd_sample, "Write a sample season in the contract layout.")
     sp.add_argument("outdir", help="folder to write the landing zone into")
     sp.add_argument("--plots", type=int, default=60, help="number of plots (default 60)")

@@ -43,3 +43,9 @@ def codes_dir() -> Path:
 def resolver() -> str:
     """Host name put in issued GS1 Digital Link URIs. ``HEITU_RESOLVER``."""
     return os.environ.get("HEITU_RESOLVER", DEFAULT_RESOLVER)
+
+
+def open_dir() -> Path:
+    """Where the open data files are published (``heitu export open``, the open-data DAG)
+    and served from (``/open/``). ``HEITU_OPEN_DIR``, default ``HEITU_HOME/open``."""
+    return Path(os.environ.get("HEITU_OPEN_DIR", heitu_home() / "open")).resolve()

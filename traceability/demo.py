@@ -36,6 +36,7 @@ from traceability import config
 DAG_IDS: tuple[str, ...] = (
     "heitu_parties_products", "heitu_plots", "heitu_production", "heitu_processing",
     "heitu_transport", "heitu_sales", "heitu_epcis", "heitu_checks", "heitu_codes",
+    "heitu_open_data",
 )  # fmt: skip
 DAGS_FOLDER = config.REPO_ROOT / "dags"
 URL = "http://localhost:8080"

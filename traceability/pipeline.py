@@ -234,6 +234,16 @@ def check_store(url: str | None = None) -> dict[str, Any]:
     return {"findings": doc, "changes": save_findings(eng, doc)}
 
 
+def publish_open_data(url: str | None = None, out: Path | None = None) -> dict[str, Any]:
+    """The open data files (traceability.opendata) into ``out`` (default HEITU_OPEN_DIR)."""
+    from traceability.opendata import publish
+    from traceability.sqlrun import ready_url
+
+    open_store(url)  # migrated, or why not
+    store = ready_url(url or config.db_url()) or open_store(url)
+    return publish(store, out or config.open_dir())
+
+
 def issue_codes(url: str | None = None) -> dict[str, Any]:
     from traceability.issuing import issue_codes as _issue
 

@@ -720,6 +720,39 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
         page = Page(render("home.html", **common("/", lang, changed)), "text/html")
         return respond(request, page, changed)
 
+    @app.get("/open/", summary="Open data: anonymised county aggregates (index)")
+    async def open_index(request: Request) -> Response:
+        from traceability.opendata import DICTIONARY, FILES, MIN_FARMS
+
+        folder = config.open_dir()
+        have = [n for n in FILES if (folder / n).is_file()]
+        made = None
+        if "county_season_crop.json" in have:
+            made = json.loads((folder / "county_season_crop.json").read_text("utf-8"))[
+                "generated_at"
+            ]
+        body = render(
+            "open.html",
+            **common("/open/", "zh", datetime.now().astimezone()),
+            files=have,
+            made=made,
+            columns=DICTIONARY,
+            min_farms=MIN_FARMS,
+        )
+        return Response(body, media_type="text/html", headers=PAGE_HEADERS)
+
+    @app.get("/open/{name}", summary="Open data: one published file (CSV, JSON, dictionary)")
+    async def open_file(name: str) -> Response:
+        from fastapi.responses import FileResponse
+
+        from traceability.opendata import FILES
+
+        path = config.open_dir() / name
+        if name not in FILES or not path.is_file():
+            return JSONResponse({"error": "not_found", "files": list(FILES)}, status_code=404)
+        media = "text/csv; charset=utf-8" if name.endswith(".csv") else "application/json"
+        return FileResponse(path, media_type=media, headers={**CORS, "Cache-Control": "no-cache"})
+
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Response:  # browsers ask on their own; nothing to show
         return Response(status_code=204, headers={"Cache-Control": "public, max-age=86400"})
