@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 
 from traceability.access import Office, authenticate, plot_scope
 from traceability.errors import NotFound
@@ -22,7 +23,23 @@ from traceability.lineage import MAX_DEPTH, reading, recall, trace_back, trace_f
 
 __all__ = ["office_lots_sql", "router"]
 
-router = APIRouter(prefix="/api/v1", tags=["bureau"])
+class Problem(BaseModel):
+    """An error: what went wrong, in words."""
+
+    detail: Any
+
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["bureau"],
+    responses={
+        400: {"model": Problem, "description": "A malformed query (a parameter missing or wrong)"},
+        401: {"model": Problem, "description": "No token, or an unknown, expired or revoked one"},
+        403: {"model": Problem, "description": "A county code outside the office's regions"},
+        404: {"model": Problem, "description": "No such id in this office's view (or at all)"},
+        422: {"model": Problem, "description": "A parameter of the wrong type"},
+    },
+)
 PAGE = 100
 MAX_PAGE = 1000
 
@@ -236,7 +253,13 @@ async def lot_back(lot_id: str, request: Request) -> dict[str, Any]:
     return await run_in_threadpool(_trace, _store(request), office, lot_id)
 
 
-@router.get("/recall", summary="Where everything made from a plot/farm/county/input/lot went")
+@router.get(
+    "/recall",
+    summary="Where everything made from a plot/farm/county/input/lot went",
+    description="Give exactly one of county, plot, farm, input, lot (none or two: 400). "
+    "heitu recall --json's document, started for a county or city office from its own "
+    "plots' harvests.",
+)
 async def get_recall(
     request: Request,
     county: str | None = None,
@@ -298,7 +321,10 @@ async def get_findings(
     request: Request,
     county: str | None = None,
     kind: str | None = None,
-    after: str | None = None,
+    after: Annotated[
+        str | None,
+        Query(pattern=r"^[0-9]{0,18}$", description="the 'next' of the previous page"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
 ) -> dict[str, Any]:
     office = office_of(request)
@@ -347,7 +373,10 @@ async def get_findings(
 async def get_reports(
     request: Request,
     status: str | None = None,
-    after: str | None = None,
+    after: Annotated[
+        str | None,
+        Query(pattern=r"^[0-9]{0,18}$", description="the 'next' of the previous page"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
 ) -> dict[str, Any]:
     office = office_of(request)
