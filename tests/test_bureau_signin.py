@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.season import GTIN_RICE
 from tests.test_bureau_api import write_two_counties
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,7 @@ ARGS = [
 ]
 ACCOUNTS = {
     "wuchang-officer": {"name": "五常市农业农村局 检查员", "region": "230184", "role": "county"},
+    "hailun-officer": {"name": "海伦市农业农村局 检查员", "region": "231283", "role": "county"},
     "visitor": {"name": "Visitor"},  # signs in, but the claims make no office
 }
 
@@ -156,5 +158,52 @@ def test_an_account_without_an_office_is_refused(portal: dict[str, Any]) -> None
             assert refused and refused[-1].status == 403
             assert "no office" in page.content()
             assert page.request.get(f"{base}/api/v1/plots/P1").status == 401
+        finally:
+            browser.close()
+
+
+def test_the_county_officers_day(portal: dict[str, Any]) -> None:
+    """The issue's story, in the browser: sign in, find a suspect plot's every bag and the
+    shelves it reached, declare the recall, see the consumers' reports; the office next door
+    sees none of it."""
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    base = portal["base"]
+    code = f"/01/{GTIN_RICE}/10/K1"
+    httpx.post(f"{base}/report", data={"code": code, "category": "fake", "text": "袋子印刷模糊"})
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page()
+            _sign_in(page, base, "wuchang-officer")
+            page.wait_for_url(f"{base}/bureau")
+            page.fill("#q", "P1")
+            page.click("form.search button")
+            page.wait_for_url(f"{base}/bureau/plots/P1")
+            assert page.is_visible("svg.graph")
+            assert "K1" in page.inner_text("p.lots") and "哈尔滨超市" in page.content()
+            page.click("text=召回查询 recall")
+            page.wait_for_url(f"{base}/bureau/recall?plot=P1")
+            assert "未售 unsold" in page.inner_text("#totals")
+            page.fill("#reason", "吡虫啉残留超标，请下架")
+            page.click("form.declare button")
+            page.wait_for_selector("form.recall")
+            consumer = httpx.get(f"{base}/page{code}.json").json()
+            assert consumer["verdict"]["status"] == "recalled"
+            assert consumer["verdict"]["reason"] == "吡虫啉残留超标，请下架"
+            page.click("text=举报 Reports")
+            assert "袋子印刷模糊" in page.content()
+        finally:
+            browser.close()
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:  # the office next door: none of Wuchang's farms, bags or reports
+            page = browser.new_page()
+            _sign_in(page, base, "hailun-officer")
+            page.wait_for_url(f"{base}/bureau")
+            assert page.goto(f"{base}/bureau/plots/P1").status == 404
+            assert page.goto(f"{base}/bureau/lots/K1").status == 404
+            page.goto(f"{base}/bureau/reports")
+            assert "袋子印刷模糊" not in page.content()
         finally:
             browser.close()
