@@ -145,6 +145,15 @@ def check_freshness(
     }
 
 
+def _utc_iso(value: Any) -> str | None:
+    """A stored (naive UTC) time, as the bare driver hands it back, in ISO 8601 with +00:00."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return _iso(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
 def _state_path(source: str, archive: Path | None) -> Path:
     return (archive or config.archive_dir()) / "freshness" / f"{source}.json"
 
@@ -227,7 +236,7 @@ def contacts(source: str, url: str | None = None, limit: int = 5) -> list[dict[s
                 {},
             )
             return [
-                {"party": x.party_id, "name": x.name, "last_reading": str(x.last_reading)}
+                {"party": x.party_id, "name": x.name, "last_reading": _utc_iso(x.last_reading)}
                 for x in rows[:limit]
             ]
         rows = r.rows(
