@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from traceability.errors import HeituError, NotFound
+from traceability.readers import stored_utc_iso as _iso
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -126,16 +127,6 @@ def _hash(secret: str) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat(timespec="seconds")
 
 
 def _token_doc(r: Any) -> dict[str, Any]:

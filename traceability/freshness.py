@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from traceability import config
+from traceability.readers import stored_utc_iso
 
 __all__ = [
     "FRESHNESS_HOURS",
@@ -145,15 +146,6 @@ def check_freshness(
     }
 
 
-def _utc_iso(value: Any) -> str | None:
-    """A stored (naive UTC) time, as the bare driver hands it back, in ISO 8601 with +00:00."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return _iso(value if value.tzinfo else value.replace(tzinfo=UTC))
-
-
 def _state_path(source: str, archive: Path | None) -> Path:
     return (archive or config.archive_dir()) / "freshness" / f"{source}.json"
 
@@ -236,7 +228,11 @@ def contacts(source: str, url: str | None = None, limit: int = 5) -> list[dict[s
                 {},
             )
             return [
-                {"party": x.party_id, "name": x.name, "last_reading": _utc_iso(x.last_reading)}
+                {
+                    "party": x.party_id,
+                    "name": x.name,
+                    "last_reading": stored_utc_iso(x.last_reading),
+                }
                 for x in rows[:limit]
             ]
         rows = r.rows(

@@ -13,7 +13,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -150,6 +150,18 @@ def parse_time(value: str, field: str) -> tuple[datetime, int]:
         dt = dt.replace(tzinfo=SHANGHAI)
     offset = dt.utcoffset() or timedelta(0)
     return dt, int(offset.total_seconds() // 60)
+
+
+def stored_utc_iso(value: datetime | str | None) -> str | None:
+    """A time as the store keeps it (naive UTC; text when the bare SQLite driver reads it),
+    in ISO 8601 with its +00:00, to the second: how the commands and APIs print it."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat(timespec="seconds")
 
 
 def restore_time(utc: datetime | None, offset_min: int | None) -> str | None:

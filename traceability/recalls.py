@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from traceability.errors import HeituError, NotFound
+from traceability.readers import stored_utc_iso as _iso
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -30,16 +31,6 @@ _KEY_FOUND = {
     "plot": "SELECT 1 FROM plot WHERE plot_id = :key",
     "county": "SELECT 1 FROM plot WHERE county_code = :key",
 }
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat(timespec="seconds")
 
 
 def _doc(r: Any) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from traceability.readers import stored_utc_iso as _iso
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -18,14 +20,6 @@ __all__ = ["CATEGORIES", "MAX_TEXT", "add_report", "list_reports"]
 #: What a consumer can say is wrong (the page shows them in Chinese and English).
 CATEGORIES = ("fake", "quality", "label", "other")
 MAX_TEXT = 500
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat(timespec="seconds")
 
 
 def _doc(r: Any) -> dict[str, Any]:

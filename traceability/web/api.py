@@ -23,6 +23,7 @@ from traceability.lineage import MAX_DEPTH, reading, recall, trace_back, trace_f
 
 __all__ = ["office_lots_sql", "router"]
 
+
 class Problem(BaseModel):
     """An error: what went wrong, in words."""
 
