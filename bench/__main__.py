@@ -1,6 +1,6 @@
-"""``make bench``: measured speed of ingest, lineage, geo and the web page, to docs/benchmarks.md.
+"""``make bench``: speed of ingest, lineage, geo, the web page and the API, to docs/benchmarks.md.
 
-Four sections, each with its own table; every heitu figure comes with a baseline measured in the
+Five sections, each with its own table; every heitu figure comes with a baseline measured in the
 same run on the same data, so the ratio means something on any machine:
 
 - ingest (``bench/ingest.py``): a ``heitu sample`` season through ``ingest_dir`` against a bare
@@ -12,13 +12,17 @@ same run on the same data, so the ratio means something on any machine:
   against geopandas;
 - web (``bench/web.py``): the consumer page of a lot with >= 50 ancestor lots under
   ``heitu serve --workers 2``, warm and cold, with wrk against a fixed page of the same size
-  from the same app, its build time in process, and its HTML + CSS size.
+  from the same app, its build time in process, and its HTML + CSS size;
+- api (``bench/api.py``): the bureau API's ``GET /api/v1/lots/{id}/back`` with a province and
+  a county token under ``heitu serve --workers 2`` at concurrency 16 (wrk), on the lineage
+  section's cached SQLite season, against the bare trace back of the same lots in process and
+  a fixed page of the same size from the same app; the audit insert and token lookup alone.
 
 Settings (options win over the environment):
-  --only ingest|lineage|geo|web                     one section; the others keep their old text
+  --only ingest|lineage|geo|web|api                 one section; the others keep their old text
                           HEITU_BENCH_ONLY
   --db sqlite|postgresql|both  HEITU_BENCH_DB       lineage databases (default both)
-  --plots N               HEITU_BENCH_PLOTS         lineage season size (default 200000)
+  --plots N               HEITU_BENCH_PLOTS         lineage and api season size (default 200000)
   --ingest-plots N        HEITU_BENCH_INGEST_PLOTS  ingest season size (default 2000)
   --seed N                HEITU_BENCH_SEED          (default 2026)
   --fresh                                           regenerate the cached SQLite season
@@ -45,12 +49,13 @@ from bench.common import ROOT, log, machine
 
 OUT = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "bench" / "out"
-SECTIONS = ("ingest", "lineage", "geo", "web")
+SECTIONS = ("ingest", "lineage", "geo", "web", "api")
 TITLES = {
     "ingest": "Ingest (small season, SQLite)",
     "lineage": "Lineage at scale (SQLite and PostgreSQL)",
     "geo": "Plot registry: matching GPS points, reading plots",
     "web": "Consumer page under load (heitu serve, wrk)",
+    "api": "Bureau API under load: trace back with a token (heitu serve, wrk)",
 }
 
 
@@ -143,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import web
 
             res = web.run(args.seed)
+        elif name == "api":
+            from bench import api
+
+            res = api.run(args.plots, args.seed, fresh=args.fresh)
         else:
             from bench import lineage
 
@@ -179,13 +188,18 @@ def main(argv: list[str] | None = None) -> int:
 
         res = results["web"]
         sections["web"] = _section("web", [f"Machine: {res['machine']}.", *web.markdown(res)])
+    if "api" in results:
+        from bench import api
+
+        res = results["api"]
+        sections["api"] = _section("api", [f"Machine: {res['machine']}.", *api.markdown(res)])
     header = [
         "# Benchmarks",
         "",
-        "Written by `make bench` (`python -m bench`; `--only ingest|lineage|geo|web` re-runs",
-        "one section, see `python -m bench --help`). The baseline of each row is measured in the",
-        "same run on the same data; ratio = heitu's time / the baseline's time (for a rate,",
-        "heitu's rate / the baseline's).",
+        "Written by `make bench` (`python -m bench`; `--only ingest|lineage|geo|web|api`",
+        "re-runs one section, see `python -m bench --help`). The baseline of each row is measured",
+        "in the same run on the same data; ratio = heitu's time / the baseline's time (for a",
+        "rate, heitu's rate / the baseline's).",
     ]
     text = write(args.out, sections, header)
     log(f"wrote {args.out}")

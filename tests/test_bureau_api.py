@@ -242,6 +242,7 @@ def test_every_request_is_audited_and_the_log_is_append_only(
 ) -> None:
     get(bureau, "hailun", "/api/v1/plots/P1")  # a 404 is audited too
     bureau["client"].get("/api/v1/lots/K1")  # and a 401
+    bureau["client"].app.state.audit.flush()  # written by the app's audit thread
     monkeypatch.setenv("HEITU_DB_URL", bureau["url"])
     reset_engines()
     assert main(["audit", "--json"]) == 0
@@ -279,6 +280,8 @@ def test_token_commands(
     assert main(["token", "revoke", "nobody"]) == 1
     assert main(["token", "revoke", "cli-1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["state"] == "revoked"
+    # the server had kept the token's office: revoking it still takes effect at once
+    assert get({**bureau, "tokens": {"x": made["token"]}}, "x", "/api/v1/me").status_code == 401
     with open_store(bureau["url"]).connect() as conn:
         stored = json.dumps([list(r) for r in conn.execute(text("SELECT * FROM api_token"))],
                             default=str)  # fmt: skip

@@ -175,6 +175,7 @@ def test_portal_pages_are_audited_with_the_office(portal: TestClient, app_url: s
 
     sign_in(portal, WUCHANG)
     portal.get("/bureau/plots/P4")
+    portal.app.state.audit.flush()  # written by the app's audit thread
     last = audit_log(open_store(app_url))[-1]
     assert last["path"] == "/bureau/plots/P4" and last["status"] == 404
     assert last["via"] == "oidc" and last["who"] == "五常检查员"

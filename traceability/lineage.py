@@ -99,7 +99,7 @@ class Reader:
 
 
 @contextmanager
-def reading(store: Engine | str) -> Iterator[Reader]:
+def reading(store: Engine | str | sqlrun.Pool) -> Iterator[Reader]:
     """A connection for lineage reads, in autocommit: a one-statement trace costs one round
     trip instead of three (BEGIN, query, ROLLBACK). Reads see what they would have seen in a
     transaction anyway: PostgreSQL's default READ COMMITTED takes a snapshot per statement,
@@ -108,6 +108,10 @@ def reading(store: Engine | str) -> Iterator[Reader]:
     if isinstance(store, str):
         with sqlrun.connect(store) as dbapi:
             yield Reader(dbapi, sqlrun.driver_of(store) or "")
+        return
+    if isinstance(store, sqlrun.Pool):  # the web app's connections, one per thread
+        with store.connection() as dbapi:
+            yield Reader(dbapi, store.dialect)
         return
     with store.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")

@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from traceability.access import Office, authenticate, plot_scope
+from traceability.access import Office, plot_scope
 from traceability.errors import NotFound
 from traceability.lineage import MAX_DEPTH, reading, recall, trace_back, trace_forward
 
@@ -62,6 +62,27 @@ def office_lots_sql(office: Office) -> tuple[str, dict[str, Any]]:
     return OFFICE_LOTS.format(scope=scope), {**params, "max_depth": MAX_DEPTH}
 
 
+async def _cached(request: Request, key: tuple[Any, ...], build: Any, *args: Any) -> Any:
+    """``build(*args)`` in a worker thread, kept in the app's cache for the store's current
+    generation (an ingest, checks run or recall drops it) under ``key``, which names the
+    office's scope: the same answer is never served to an office that may not see it."""
+    app = request.app
+    current = getattr(app.state, "current", None)
+    if current is None:
+        return await run_in_threadpool(build, *args)
+    generation, _ = current()
+    hit = app.state.pages.get(key)
+    if hit is not None:
+        return hit
+    value = await run_in_threadpool(build, *args)
+    app.state.pages.put(key, value, generation)
+    return value
+
+
+def _scope_key(office: Office) -> tuple[Any, ...]:
+    return ("all",) if office.role == "province" else (office.role, office.regions)
+
+
 def _not_found(what: str) -> HTTPException:
     return HTTPException(status_code=404, detail=f"no {what} here")
 
@@ -82,13 +103,30 @@ def office_of(request: Request) -> Office:
     return office
 
 
-def resolve_office(request: Request) -> Office | None:
-    """Who the request is from: a bearer token, or the portal's signed-in session."""
+def resolve_office(request: Request, generation: int | None = None) -> Office | None:
+    """Who the request is from: a bearer token, or the portal's signed-in session. A token's
+    office is kept (by the secret's hash) for the store's current generation: revoking a token
+    bumps it, so a revoked token is refused from the next request on; expiry is checked on
+    every request."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
+        from datetime import UTC, datetime
+
+        from traceability.access import token_key, token_office
+
         secret = header[7:].strip()
-        with reading(_store(request)) as reader:
-            return authenticate(reader, secret)
+        pages = getattr(request.app.state, "pages", None)
+        key = ("token", token_key(secret))
+        found = pages.get(key) if pages is not None else None
+        if found is None:
+            with reading(_store(request)) as reader:
+                found = token_office(reader, secret) or (None, None)
+            if pages is not None and generation is not None and found[0] is not None:
+                pages.put(key, found, generation)
+        office, expires = found
+        if office is None or (expires is not None and expires <= datetime.now(UTC)):
+            return None
+        return office
     session = request.scope.get("session") or {}
     data = session.get("office")
     if data:
@@ -195,7 +233,7 @@ async def get_plot(plot_id: str, request: Request) -> dict[str, Any]:
             "findings": found_about,
         }
 
-    return await run_in_threadpool(build)
+    return await _cached(request, ("api-plot", plot_id, _scope_key(office)), build)  # type: ignore[no-any-return]
 
 
 @router.get("/plots/{plot_id}/forward", summary="Every lot made from a plot, and the retailers")
@@ -209,7 +247,7 @@ async def plot_forward(plot_id: str, request: Request) -> dict[str, Any]:
                 raise _not_found("plot")
         return trace_forward(store, plot_id)
 
-    return await run_in_threadpool(build)
+    return await _cached(request, ("api-forward", plot_id, _scope_key(office)), build)  # type: ignore[no-any-return]
 
 
 @router.get("/lots/{lot_id}", summary="A lot: what it is, who made it, its code")
@@ -242,7 +280,7 @@ async def get_lot(lot_id: str, request: Request) -> dict[str, Any]:
             "ancestor_lots": len(doc["lots"]),
         }
 
-    return await run_in_threadpool(build)
+    return await _cached(request, ("api-lot", lot_id, _scope_key(office)), build)  # type: ignore[no-any-return]
 
 
 @router.get(
@@ -251,7 +289,8 @@ async def get_lot(lot_id: str, request: Request) -> dict[str, Any]:
 )
 async def lot_back(lot_id: str, request: Request) -> dict[str, Any]:
     office = office_of(request)
-    return await run_in_threadpool(_trace, _store(request), office, lot_id)
+    key = ("api-back", lot_id, _scope_key(office))
+    return await _cached(request, key, _trace, _store(request), office, lot_id)  # type: ignore[no-any-return]
 
 
 @router.get(
@@ -424,10 +463,11 @@ class BureauGate:
         if scope["type"] != "http" or not scope["path"].startswith(self.PREFIXES):
             await self.app(scope, receive, send)
             return
-        from traceability.access import record
-
         request = Request(scope)
-        office = await run_in_threadpool(resolve_office, request)
+        app = scope["app"]
+        current = getattr(app.state, "current", None)
+        generation = current()[0] if current is not None else None
+        office = await run_in_threadpool(resolve_office, request, generation)
         scope.setdefault("state", {})["office"] = office
         status = 500
 
@@ -442,7 +482,13 @@ class BureauGate:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            await run_in_threadpool(record, self.engine, office, scope["method"], what, status)
+            writer = getattr(app.state, "audit", None)
+            if writer is not None:  # written by the app's audit thread, within 50 ms
+                writer.add(office, scope["method"], what, status)
+            else:
+                from traceability.access import record
+
+                await run_in_threadpool(record, self.engine, office, scope["method"], what, status)
 
 
 @router.get("/me", summary="The office this token acts for")

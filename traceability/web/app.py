@@ -184,7 +184,7 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
     engine = open_store(url)  # migrates an old store; raises StoreUnreachable
     from traceability import sqlrun
 
-    store: Any = url if sqlrun.driver_of(url) else engine
+    store: Any = sqlrun.Pool(url) if sqlrun.driver_of(url) else engine
     if cache is None:
         cache = os.environ.get("HEITU_WEB_CACHE", "1") != "0"
     generation = Generation(
@@ -213,9 +213,10 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
             env.get_template(name)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(warm)
         yield
+        app.state.audit.close()  # the entries of the last requests are written
         generation.close()
 
     app = FastAPI(
@@ -230,6 +231,9 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
     app.state.pages = pages
     app.state.store = store
     app.state.engine = engine
+    from traceability.access import AuditWriter
+
+    app.state.audit = AuditWriter(engine)
 
     from traceability.web.api import BureauGate
     from traceability.web.api import router as api_router
@@ -288,6 +292,8 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
         gen, changed = generation.read()
         pages.sync(gen)
         return gen, changed
+
+    app.state.current = current
 
     # --- facts, cached per generation --------------------------------------------------------
 
