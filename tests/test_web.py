@@ -618,3 +618,23 @@ def test_heitu_serve_on_postgresql_with_two_workers(
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_a_store_without_its_change_counter_row_still_serves_and_recovers(
+    fresh: tuple[str, TestClient, Path],
+) -> None:
+    """A store whose store_state row is gone (restored in part, or written by hand) still
+    answers, and the next write puts the row back: caching never breaks the page."""
+    from sqlalchemy import text
+
+    from traceability.store import open_store, touch
+
+    url, client, _ = fresh
+    eng = open_store(url)
+    with eng.begin() as conn:
+        conn.execute(text("DELETE FROM store_state"))
+    assert client.get(PAGE).status_code == 200
+    touch(eng)
+    with eng.connect() as conn:
+        assert conn.execute(text("SELECT generation FROM store_state")).scalar() == 1
+    assert client.get(PAGE).status_code == 200

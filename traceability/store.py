@@ -120,10 +120,16 @@ def touch(eng: Engine) -> None:
     number, which the bump then retires: never a stale page after a write."""
     from datetime import UTC, datetime
 
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     with eng.begin() as conn:
-        conn.execute(
+        bumped = conn.execute(
             text(
                 "UPDATE store_state SET generation = generation + 1, changed_at = :now WHERE id = 1"
             ),
-            {"now": datetime.now(UTC).replace(tzinfo=None, microsecond=0)},
+            {"now": now},
         )
+        if bumped.rowcount == 0:  # a store whose row was lost (made by hand, restored in part)
+            conn.execute(
+                text("INSERT INTO store_state (id, generation, changed_at) VALUES (1, 1, :now)"),
+                {"now": now},
+            )

@@ -50,6 +50,8 @@ class Generation:
                     self.close()
                     if attempt:
                         raise
+        if row is None:  # no write recorded yet: generation 0, changed at the epoch
+            return 0, datetime(1970, 1, 1, tzinfo=UTC)
         generation, changed = row
         if isinstance(changed, str):
             changed = datetime.fromisoformat(changed)
