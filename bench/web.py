@@ -468,7 +468,7 @@ def run(seed: int = 2026) -> dict[str, Any]:
     try:
         store = build_store(work, seed)
         url = store["url"]
-        from traceability.web.app import dl_path
+        from traceability.web.dl import dl_path
 
         code = dl_path(store["gtin"], store["lot"])
         warm_port, cold_port = free_port(), free_port()

@@ -23,7 +23,8 @@ from tests.season import GTIN_RICE, SALES, write_csv, write_season
 from traceability import pipeline
 from traceability.cli import main
 from traceability.store import reset_engines
-from traceability.web.app import BadCode, create_app, parse_path
+from traceability.web.app import create_app
+from traceability.web.dl import BadCode, parse_path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHARED_SCHEMA = SHARED / "gs1-linkset" / "gs1-linkset-schema.json"

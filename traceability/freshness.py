@@ -80,7 +80,7 @@ def freshness_limit(source: str) -> float | None:
 
 def newest_arrival(source: str, inbox: Path | None = None, archive: Path | None = None) -> Any:
     """When the newest file of ``source`` arrived (waiting in the inbox, or archived), or None."""
-    from traceability.pipeline import pending_files
+    from traceability.inbox import pending_files
 
     newest: datetime | None = None
     for path in pending_files(source, inbox):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,6 +17,9 @@ from typing import Any
 
 from traceability import config
 from traceability.errors import UnreadableFile
+from traceability.inbox import PARTIAL_SUFFIXES as PARTIAL_SUFFIXES  # re-exported: the DAGs
+from traceability.inbox import pending_files as pending_files  # call pipeline.pending_files
+from traceability.inbox import settle_seconds as settle_seconds
 from traceability.ingest import FileReport, ingest_file, label
 from traceability.ingest import retry_parked as _retry
 from traceability.sources import FOLDERS, source_for
@@ -28,37 +30,6 @@ SOURCES: tuple[str, ...] = tuple(FOLDERS)
 
 #: Rejects (with their reasons) an ingest result lists; the counts per file are always whole.
 MAX_REJECTS = 1000
-
-#: Names of files still being uploaded or edited: never picked up.
-PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".filepart", ".crdownload", ".swp")
-
-
-def settle_seconds() -> float:
-    """How long a file must sit unchanged before a scheduled run takes it (``HEITU_SETTLE_SECONDS``,
-    default 30): a partner's upload still in progress must not be loaded and archived half-way."""
-    return float(os.environ.get("HEITU_SETTLE_SECONDS", "30"))
-
-
-def pending_files(source: str, inbox: Path | None = None, settle: float = 0.0) -> list[Path]:
-    """Contract files of ``source`` waiting in the inbox, by name (arrival order is no rule).
-
-    Hidden files and upload leftovers (``*.part``, ``*.tmp`` ...) are skipped, and so are files
-    modified less than ``settle`` seconds ago (the DAGs pass ``settle_seconds()``)."""
-    folder = (inbox or config.inbox_dir()) / source
-    if not folder.is_dir():
-        return []
-    cutoff = datetime.now(UTC).timestamp() - settle
-    files = [
-        p
-        for p in folder.iterdir()
-        if p.is_file()
-        and not p.name.startswith((".", "~"))
-        and not p.name.lower().endswith(PARTIAL_SUFFIXES)
-        and (settle <= 0 or p.stat().st_mtime <= cutoff)
-        and source_for(source, p)
-    ]
-    order = {name: i for i, name in enumerate(FOLDERS[source])}
-    return sorted(files, key=lambda p: (order[source_for(source, p).name], p.name))  # type: ignore[union-attr]
 
 
 def ingest_files(

@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from traceability.access import Office
 from traceability.errors import NotFound
 from traceability.web import api
+from traceability.web.portal import csrf_token
 
 __all__ = ["lineage_svg", "router"]
 
@@ -40,16 +41,6 @@ def _render(request: Request, name: str, **ctx: Any) -> HTMLResponse:
     return HTMLResponse(
         request.app.state.render_portal(name, office=office, csrf=csrf_token(request), **ctx)
     )
-
-
-def csrf_token(request: Request) -> str:
-    """The session's token that every state-changing form sends back."""
-    session = request.scope.get("session")
-    if session is None:
-        return ""
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(24)
-    return str(session["csrf"])
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -181,7 +172,7 @@ async def search(request: Request, q: str = "") -> Response:
     if not text:
         return RedirectResponse("/bureau", status_code=303)
     if "/01/" in text:
-        from traceability.web.app import BadCode, parse_path
+        from traceability.web.dl import BadCode, parse_path
 
         try:
             _, lot, _ = parse_path(text[text.index("/01/") :].split("?")[0])

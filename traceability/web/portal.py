@@ -16,6 +16,7 @@ must share it, so it is required when sign-in is configured).
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -69,6 +70,16 @@ def office_from_claims(claims: dict[str, Any], settings: dict[str, str]) -> Offi
     return Office(who, role, codes, "oidc")
 
 
+def csrf_token(request: Request) -> str:
+    """The session's token that every state-changing form sends back."""
+    session = request.scope.get("session")
+    if session is None:
+        return ""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return str(session["csrf"])
+
+
 @router.get("/login")
 async def login(request: Request) -> Response:
     oauth = _oauth(request)
@@ -116,7 +127,5 @@ async def home(request: Request) -> Response:
     office = getattr(request.state, "office", None)
     if office is None:
         return RedirectResponse("/bureau/login", status_code=303)
-    from traceability.web.bureau_pages import csrf_token
-
     render = request.app.state.render_portal
     return HTMLResponse(render("portal_home.html", office=office, csrf=csrf_token(request)))
