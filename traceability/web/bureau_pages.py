@@ -278,7 +278,14 @@ async def recall_page(
             path,
             download,  # type: ignore[arg-type]
         )
-        return FileResponse(path, filename=path.name)
+        import shutil
+
+        from starlette.background import BackgroundTask
+
+        # the folder goes once the file is sent: a county's sheet is tens of MB
+        return FileResponse(
+            path, filename=path.name, background=BackgroundTask(shutil.rmtree, tmp, True)
+        )
     from traceability.recalls import list_recalls
 
     active = [
