@@ -50,6 +50,22 @@ def _fresh_pg(url: str) -> None:
     eng.dispose()
 
 
+def module_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> tuple[str, Path]:
+    """(empty store URL, home folder) for a module-scoped fixture parametrised with
+    ``params=["sqlite", "postgresql"]``: a SQLite file in a home of its own, or the session's
+    PostgreSQL database emptied."""
+    home = tmp_path_factory.mktemp(f"{name}-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{home / 'heitu.db'}"
+    else:
+        url = request.getfixturevalue("pg_database")
+        _fresh_pg(url)
+    reset_engines()
+    return url, home
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A HEITU_HOME of its own: store file, inbox, archive and codes under tmp_path."""

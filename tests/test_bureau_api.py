@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from tests.conftest import _fresh_pg
+from tests.conftest import module_store
 from tests.season import (
     GTIN_RICE,
     PRODUCTION,
@@ -97,13 +97,7 @@ def write_two_counties(inbox: Path) -> None:
 def bureau(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp(f"bureau-{request.param}")
-    if request.param == "sqlite":
-        url = f"sqlite:///{home / 'heitu.db'}"
-    else:
-        url = request.getfixturevalue("pg_database")
-        _fresh_pg(url)
-    reset_engines()
+    url, home = module_store(request, tmp_path_factory, "bureau")
     write_two_counties(home / "inbox")
     loaded = pipeline.ingest_dir(home / "inbox", url=url)
     assert all(not r["rejected"] for r in loaded["sources"].values()), loaded

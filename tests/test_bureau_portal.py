@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner
 
-from tests.conftest import _fresh_pg
+from tests.conftest import module_store
 from tests.season import GTIN_RICE
 from tests.test_bureau_api import write_two_counties
 from traceability import pipeline
@@ -35,13 +35,7 @@ PROVINCE = {"who": "省厅", "role": "province", "regions": ["23"]}
 def app_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    home = tmp_path_factory.mktemp(f"portal-{request.param}")
-    if request.param == "sqlite":
-        url = f"sqlite:///{home / 'heitu.db'}"
-    else:
-        url = request.getfixturevalue("pg_database")
-        _fresh_pg(url)
-    reset_engines()
+    url, home = module_store(request, tmp_path_factory, "portal")
     write_two_counties(home / "inbox")
     pipeline.ingest_dir(home / "inbox", url=url)
     pipeline.run_checks(url)

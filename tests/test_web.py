@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import _fresh_pg
+from tests.conftest import _fresh_pg, module_store
 from tests.season import GTIN_RICE, SALES, write_csv, write_season
 from traceability import pipeline
 from traceability.cli import main
@@ -48,13 +48,7 @@ def loaded(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """The tiny season loaded once per database for the read-only tests."""
-    home = tmp_path_factory.mktemp(f"web-{request.param}")
-    if request.param == "sqlite":
-        url = f"sqlite:///{home / 'heitu.db'}"
-    else:
-        url = request.getfixturevalue("pg_database")
-        _fresh_pg(url)
-    reset_engines()
+    url, home = module_store(request, tmp_path_factory, "web")
     _load(url, home / "inbox")
     yield url
     reset_engines()
