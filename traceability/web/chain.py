@@ -123,10 +123,13 @@ def product_facts(reader: Reader, gtin: str) -> dict[str, Any] | None:
     }
 
 
-def lot_facts(store: Any, gtin: str, lot: str) -> dict[str, Any] | None:
+def lot_facts(
+    store: Any, gtin: str, lot: str, product: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """Everything the page of ``lot`` under ``gtin`` shows, or None when the store has no
     packed lot ``lot`` of that GTIN (the caller walks up to the product). ``store`` is a URL
-    (bare driver) or an engine, as for traceability.lineage."""
+    (bare driver), an engine or a pool, as for traceability.lineage; ``product`` is the
+    GTIN's ``product_facts`` when the caller has read them already."""
     with reading(store) as reader:
         row = reader.rows(
             "SELECT lot_id, step, gtin, quantity_kg, units, made_at, made_by FROM lot "
@@ -136,7 +139,8 @@ def lot_facts(store: Any, gtin: str, lot: str) -> dict[str, Any] | None:
         if not row or row[0].gtin != gtin:
             return None
         me = row[0]
-        product = product_facts(reader, gtin)
+        if product is None:
+            product = product_facts(reader, gtin)
         trace = trace_back(store, lot)
         return _facts(reader, me, product, trace)
 
