@@ -65,18 +65,11 @@ def office_lots_sql(office: Office) -> tuple[str, dict[str, Any]]:
 async def _cached(request: Request, key: tuple[Any, ...], build: Any, *args: Any) -> Any:
     """``build(*args)`` in a worker thread, kept in the app's cache for the store's current
     generation (an ingest, checks run or recall drops it) under ``key``, which names the
-    office's scope: the same answer is never served to an office that may not see it."""
-    app = request.app
-    current = getattr(app.state, "current", None)
-    if current is None:
-        return await run_in_threadpool(build, *args)
-    generation, _ = current()
-    hit = app.state.pages.get(key)
-    if hit is not None:
-        return hit
-    value = await run_in_threadpool(build, *args)
-    app.state.pages.put(key, value, generation)
-    return value
+    office's scope: the same answer is never served to an office that may not see it. The
+    consumer page's own cache (traceability/web/app.py): requests missing the same key at
+    once wait for one build."""
+    generation, _ = request.app.state.current()
+    return await request.app.state.cached(key, generation, build, *args)
 
 
 def _scope_key(office: Office) -> tuple[Any, ...]:

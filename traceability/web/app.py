@@ -287,6 +287,8 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
         pages.put(key, value, gen)
         return value
 
+    app.state.cached = cached
+
     async def facts(gtin: str, lot: str | None, gen: int) -> tuple[Any, Any]:
         """(product facts or None, lot facts or None) for a GTIN and lot."""
 
@@ -295,7 +297,7 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
 
             with reading(store) as reader:
                 product = product_facts(reader, gtin)
-            lf = lot_facts(store, gtin, lot) if product is not None and lot else None
+            lf = lot_facts(store, gtin, lot, product) if product is not None and lot else None
             return product, lf
 
         result: tuple[Any, Any] = await cached(("facts", gtin, lot), gen, build)
