@@ -122,10 +122,12 @@ def driver_of(url: str) -> str | None:
 
 
 @contextmanager
-def connect(url: str) -> Iterator[Any]:
+def connect(url: str, *, any_thread: bool = False) -> Iterator[Any]:
     """A DB-API connection to the store at ``url`` for reading, set as traceability.store sets
     SQLAlchemy's: SQLite waits out a writer's lock (30 s), PostgreSQL runs with JIT off (see
-    store.engine_for); both in autocommit, so a read is one round trip."""
+    store.engine_for); both in autocommit, so a read is one round trip. ``any_thread``: a
+    SQLite connection that may be used from another thread than its maker's (its user then
+    keeps it to one thread at a time)."""
     dialect = driver_of(url)
     if dialect == "sqlite":
         import sqlite3
@@ -133,7 +135,11 @@ def connect(url: str) -> Iterator[Any]:
         path = Path(url.removeprefix("sqlite:///").split("?", 1)[0]).resolve()
         # mode=ro: reading must not create an empty file where a store was expected
         conn: Any = sqlite3.connect(
-            f"{path.as_uri()}?mode=ro", uri=True, timeout=30, isolation_level=None
+            f"{path.as_uri()}?mode=ro",
+            uri=True,
+            timeout=30,
+            isolation_level=None,
+            check_same_thread=not any_thread,
         )
         conn.execute(f"PRAGMA cache_size={SQLITE_CACHE}")
     elif dialect == "postgresql":

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Callable, Hashable
+from contextlib import ExitStack, suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,28 +68,7 @@ def url_reader(url: str) -> Callable[[], Any]:
     """Opens the connection the counter is read on. SQLite's may be read from whichever thread
     runs the event loop (a test client runs it in a thread of its own), hence no same-thread
     check; the lock in Generation keeps it to one user at a time."""
-    if sqlrun.driver_of(url) != "sqlite":
-        return lambda: sqlrun.connect(url)
-
-    @contextmanager
-    def opener() -> Iterator[Any]:
-        import sqlite3
-        from pathlib import Path
-
-        path = Path(url.removeprefix("sqlite:///").split("?", 1)[0]).resolve()
-        conn = sqlite3.connect(
-            f"{path.as_uri()}?mode=ro",
-            uri=True,
-            timeout=30,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    return opener
+    return lambda: sqlrun.connect(url, any_thread=True)
 
 
 class PageCache:
