@@ -99,13 +99,11 @@ def lineage_svg(nodes: dict[str, tuple[str, str]], edges: list[tuple[str, str, s
     return re.sub(r'<svg width="[^"]*" height="[^"]*"', '<svg class="graph"', svg, count=1)
 
 
-def _trace_graph(doc: dict[str, Any], reader: Any) -> str:
-    lots = [doc["lot"], *doc["lots"]]
-    if len(lots) > MAX_GRAPH_LOTS:
-        return ""
-    rows = reader.rows(
-        "SELECT parent_lot, child_lot, kg FROM edge WHERE child_lot IN :lots", {"lots": lots}
-    )
+def _lots_graph(
+    reader: Any, lots: list[str], plots: set[str]
+) -> tuple[dict[str, tuple[str, str]], list[tuple[str, str, str]]]:
+    """The nodes and edges of ``lots`` (one per lot, packed ones marked), the edges between
+    them with their kg, and each harvest's plot when it is one of ``plots``."""
     info = {
         r.lot_id: r
         for r in reader.rows(
@@ -116,41 +114,36 @@ def _trace_graph(doc: dict[str, Any], reader: Any) -> str:
     edges: list[tuple[str, str, str]] = []
     for lot in lots:
         r = info.get(lot)
-        kind = "packed" if r is not None and r.gtin else "lot"
-        nodes[lot] = (f"{lot}\n{r.step if r else ''}", kind)
-        if r is not None and r.plot_id and r.plot_id in doc["plots"]:
+        nodes[lot] = (f"{lot}\n{r.step if r else ''}", "packed" if r and r.gtin else "lot")
+        if r is not None and r.plot_id in plots:
             nodes["plot:" + r.plot_id] = (r.plot_id, "plot")
             edges.append(("plot:" + r.plot_id, lot, "harvest"))
-    for r in rows:
+    for r in reader.rows(
+        "SELECT parent_lot, child_lot, kg FROM edge WHERE child_lot IN :lots", {"lots": lots}
+    ):
         if r.parent_lot in nodes and r.child_lot in nodes:
             edges.append((r.parent_lot, r.child_lot, f"{r.kg:g} kg"))
+    return nodes, edges
+
+
+def _trace_graph(doc: dict[str, Any], reader: Any) -> str:
+    """A bag's ancestry: its lots back to the office's plots; other regions' plots as county
+    and share."""
+    lots = [doc["lot"], *doc["lots"]]
+    if len(lots) > MAX_GRAPH_LOTS:
+        return ""
+    nodes, edges = _lots_graph(reader, lots, set(doc["plots"]))
     for i, other in enumerate(doc.get("other_plots", [])):
         nodes[f"other:{i}"] = (f"{other['county']} ({other['share'] * 100:.1f}%)", "other")
     return lineage_svg(nodes, edges)
 
 
 def _forward_graph(plot_id: str, doc: dict[str, Any], reader: Any) -> str:
+    """Everything made from a plot, and the retailers that received it."""
     lots = doc["lots"]
     if len(lots) > MAX_GRAPH_LOTS or not lots:
         return ""
-    nodes: dict[str, tuple[str, str]] = {"plot:" + plot_id: (plot_id, "plot")}
-    edges: list[tuple[str, str, str]] = []
-    info = {
-        r.lot_id: r
-        for r in reader.rows(
-            "SELECT lot_id, step, gtin, plot_id FROM lot WHERE lot_id IN :l", {"l": lots}
-        )
-    }
-    for lot in lots:
-        r = info.get(lot)
-        nodes[lot] = (f"{lot}\n{r.step if r else ''}", "packed" if r and r.gtin else "lot")
-        if r is not None and r.plot_id == plot_id:
-            edges.append(("plot:" + plot_id, lot, "harvest"))
-    for r in reader.rows(
-        "SELECT parent_lot, child_lot, kg FROM edge WHERE parent_lot IN :lots", {"lots": lots}
-    ):
-        if r.child_lot in nodes:
-            edges.append((r.parent_lot, r.child_lot, f"{r.kg:g} kg"))
+    nodes, edges = _lots_graph(reader, lots, {plot_id})
     for r in reader.rows(
         "SELECT lf.lot_id, lf.party_id, p.name FROM lot_flow AS lf JOIN party AS p "
         "ON p.party_id = lf.party_id WHERE lf.lot_id IN :lots AND p.role = 'retailer'",
