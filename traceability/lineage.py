@@ -322,15 +322,15 @@ def _recall(
     with _no_cycle_collection():
         rows = reader.tuples(recall_sql(kind, reader.dialect, condition), params)
         doc = _recall_doc(kind, key, date_from, date_to, rows)
-    if not doc["lots"] and not reader.rows(_KEY_FOUND[kind], {"key": key}):
+    if not doc["lots"] and not reader.rows(KEY_FOUND[kind], {"key": key}):
         raise NotFound(_KEY_MISSING[kind].format(key=key))
     return doc
 
 
-# An empty recall must say whether its key is in the store at all: "nothing from plot P3 in
-# this window" is an answer, "no plot P3" (a typing error, or records not loaded yet) is not.
-# Asked only when the answer is empty; each an index lookup.
-_KEY_FOUND = {
+#: Whether the store knows a recall's key at all, per kind (each an index lookup): an empty
+#: recall must tell "nothing from plot P3 in this window" (an answer) from "no plot P3" (a
+#: typing error, or records not loaded yet); a declared recall and the portal's search ask too.
+KEY_FOUND = {
     "plot": "SELECT 1 AS found FROM plot WHERE plot_id = :key LIMIT 1",
     "farm": "SELECT 1 AS found FROM plot WHERE farm_id = :key LIMIT 1",
     "county": "SELECT 1 AS found FROM plot WHERE county_code = :key LIMIT 1",

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from traceability.errors import HeituError, NotFound
+from traceability.lineage import KEY_FOUND
 from traceability.readers import stored_utc_iso as _iso
 
 if TYPE_CHECKING:
@@ -23,14 +24,6 @@ __all__ = ["SCOPES", "covering", "declare", "lift", "list_recalls"]
 
 SCOPES = ("lot", "input", "plot", "county")
 MAX_REASON = 2000
-
-# The key must name something the store knows: a recall of a typo would cover nothing.
-_KEY_FOUND = {
-    "lot": "SELECT 1 FROM lot WHERE lot_id = :key",
-    "input": "SELECT 1 FROM event WHERE input_reg_no = :key",
-    "plot": "SELECT 1 FROM plot WHERE plot_id = :key",
-    "county": "SELECT 1 FROM plot WHERE county_code = :key",
-}
 
 
 def _doc(r: Any) -> dict[str, Any]:
@@ -61,7 +54,8 @@ def declare(eng: Engine, scope: str, key: str, reason: str) -> dict[str, Any]:
         raise ValueError(f"--reason is {len(reason)} characters; at most {MAX_REASON}")
     now = datetime.now(UTC).replace(microsecond=0)
     with eng.begin() as conn:
-        if conn.execute(text(_KEY_FOUND[scope] + " LIMIT 1"), {"key": key}).first() is None:
+        # the key must name something the store knows: a recall of a typo would cover nothing
+        if conn.execute(text(KEY_FOUND[scope]), {"key": key}).first() is None:
             raise NotFound(f"no {scope} {key!r} in the store: nothing to recall")
         rid = conn.execute(
             insert(RecallNotice)

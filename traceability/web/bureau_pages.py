@@ -177,16 +177,11 @@ async def search(request: Request, q: str = "") -> Response:
         return RedirectResponse(f"/bureau/recall?county={text}", status_code=303)
 
     def kind() -> str | None:
-        from traceability.lineage import reading
+        from traceability.lineage import KEY_FOUND, reading
 
         with reading(api._store(request)) as r:
-            for what, sql in (
-                ("plot", "SELECT 1 AS x FROM plot WHERE plot_id = :k"),
-                ("lot", "SELECT 1 AS x FROM lot WHERE lot_id = :k"),
-                ("farm", "SELECT 1 AS x FROM plot WHERE farm_id = :k"),
-                ("input", "SELECT 1 AS x FROM event WHERE input_reg_no = :k"),
-            ):
-                if r.rows(sql + " LIMIT 1", {"k": text}):
+            for what in ("plot", "lot", "farm", "input"):
+                if r.rows(KEY_FOUND[what], {"key": text}):
                     return what
         return None
 
