@@ -22,6 +22,7 @@ from tests.conftest import _fresh_pg, module_store
 from tests.season import GTIN_RICE, SALES, write_csv, write_season
 from traceability import pipeline
 from traceability.cli import main
+from traceability.reports import CATEGORIES, MAX_TEXT
 from traceability.store import reset_engines
 from traceability.web.app import create_app
 from traceability.web.dl import BadCode, parse_path
@@ -508,6 +509,9 @@ def test_report_form(
     fresh: tuple[str, TestClient, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, client, _ = fresh
+    form = client.get(PAGE + "?lang=zh").text
+    assert re.findall(r'name="category" value="(\w+)"', form) == list(CATEGORIES)
+    assert f'maxlength="{MAX_TEXT}"' in form
     r = client.post(
         "/report",
         data={"code": K1, "category": "fake", "text": "包装  印刷\n模糊", "lang": "zh"},

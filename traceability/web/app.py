@@ -38,6 +38,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from traceability import config
+from traceability.reports import CATEGORIES as REPORT_CATEGORIES
+from traceability.reports import MAX_TEXT as REPORT_MAX_TEXT
 from traceability.web import linkset as ls
 from traceability.web import places
 from traceability.web.cache import Generation, PageCache, url_reader
@@ -313,8 +315,8 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
             "css_version": CSS_VERSION,
             "other_lang_url": f"{path}?lang={'en' if lang == 'zh' else 'zh'}",
             "updated": changed.astimezone().strftime("%Y-%m-%d %H:%M"),
-            "report_categories": _report_categories(),
-            "report_max": _report_max(),
+            "report_categories": REPORT_CATEGORIES,
+            "report_max": REPORT_MAX_TEXT,
             "place": lambda p: _place_label(p, lang),
             "practice": lambda k: practice_name(k, lang),
             "category": lambda k: category_name(k, lang),
@@ -794,18 +796,6 @@ def _summary(verdict: dict[str, Any] | None, lang: str, lot: str | None) -> str:
         return t["verdict_incomplete"]
     key = "verdict_traced" if len(verdict.get("counties", [])) == 1 else "verdict_traced_many"
     return t[key].format(n=verdict["plots"], county=names)
-
-
-def _report_categories() -> tuple[str, ...]:
-    from traceability.reports import CATEGORIES
-
-    return CATEGORIES
-
-
-def _report_max() -> int:
-    from traceability.reports import MAX_TEXT
-
-    return MAX_TEXT
 
 
 def _epcis_page(engine: Any, lot: str) -> Page:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from traceability.checks import STORAGE_RANGE, shipment_findings
 from traceability.findings import findings_about
@@ -351,6 +351,13 @@ def _shipments(
     return out
 
 
+class _Reading(NamedTuple):
+    """A logger reading in the form the checks read it (traceability.checks)."""
+
+    ts: datetime
+    temp_c: float
+
+
 def _strictness(storage: str) -> int:
     return {"frozen": 4, "chilled": 3, "cool": 2}.get(storage, 1)
 
@@ -377,14 +384,9 @@ def _cold_chain(
     if not series or start is None:
         return {"status": "no_telemetry", "logger": has_logger, **base}
 
-    class _R:
-        __slots__ = ("temp_c", "ts")
-
-        def __init__(self, ts: datetime, temp_c: float) -> None:
-            self.ts, self.temp_c = ts, temp_c
-
     lo, hi = STORAGE_RANGE[storage]
-    found = shipment_findings(shipment, storage, lo, hi, start, end, [_R(t, v) for t, v in series])
+    readings = [_Reading(t, v) for t, v in series]
+    found = shipment_findings(shipment, storage, lo, hi, start, end, readings)
     excursions = [f for f in found if f["kind"] == "excursion"]
     gaps = [f for f in found if f["kind"] == "gap"]
     if excursions:
