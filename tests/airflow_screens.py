@@ -51,19 +51,11 @@ from typing import Any
 from urllib.parse import quote
 
 from tests.airflow_services import free_port, tail
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from traceability import demo
 
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "docs" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT = {"width": 1400, "height": 900}
 #: Left in a home this script prepared: ``--home`` with it skips steps 1 and 2.
 PREPARED = ".heitu-screens-prepared"

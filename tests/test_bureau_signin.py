@@ -22,19 +22,11 @@ from typing import Any
 
 import pytest
 
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.season import GTIN_RICE
 from tests.test_bureau_api import write_two_counties
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ACCOUNTS = {
     "wuchang-officer": {"name": "五常市农业农村局 检查员", "region": "230184", "role": "county"},
     "hailun-officer": {"name": "海伦市农业农村局 检查员", "region": "231283", "role": "county"},
@@ -117,7 +109,7 @@ def test_a_county_officer_signs_in_and_sees_her_county(portal: dict[str, Any]) -
 
     base = portal["base"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             page.goto(f"{base}/bureau")
@@ -153,7 +145,7 @@ def test_an_account_without_an_office_is_refused(portal: dict[str, Any]) -> None
 
     base = portal["base"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             responses: list[Any] = []
@@ -179,7 +171,7 @@ def test_the_county_officers_day(portal: dict[str, Any]) -> None:
     code = f"/01/{GTIN_RICE}/10/K1"
     httpx.post(f"{base}/report", data={"code": code, "category": "fake", "text": "袋子印刷模糊"})
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             _sign_in(page, base, "wuchang-officer")
@@ -202,7 +194,7 @@ def test_the_county_officers_day(portal: dict[str, Any]) -> None:
             assert "袋子印刷模糊" in page.content()
         finally:
             browser.close()
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:  # the office next door: none of Wuchang's farms, bags or reports
             page = browser.new_page()
             _sign_in(page, base, "hailun-officer")

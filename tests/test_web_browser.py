@@ -36,19 +36,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = ROOT / "docs" / "screenshots"
 WIDTH, HEIGHT = 390, 844
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
 LOCALE = {"zh": "zh-CN", "en": "en-US"}
 #: axe impacts that fail the test; "minor" and "moderate" ones are printed, not failed.
