@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from traceability.web.dl import dl_path
+
 __all__ = ["MEDIA_TYPE", "curie", "description", "headers", "levels", "linkset", "target"]
 
 MEDIA_TYPE = "application/linkset+json"
@@ -47,17 +49,6 @@ def _uri(link_type: str) -> str:
     return GS1 + link_type.removeprefix("gs1:")
 
 
-def _dl(gtin: str, lot: str | None = None, serial: str | None = None) -> str:
-    from urllib.parse import quote
-
-    out = f"/01/{gtin}"
-    if lot is not None:
-        out += "/10/" + quote(lot, safe="")
-    if serial is not None:
-        out += "/21/" + quote(serial, safe="")
-    return out
-
-
 Level = tuple[str, str, dict[str, list[dict[str, Any]]]]
 
 
@@ -82,7 +73,7 @@ def levels(
         return [{"href": href, "title": title, "type": media, "hreflang": list(langs)}]
 
     if lot is not None:
-        page = base + "/page" + _dl(gtin, lot, serial)
+        page = base + "/page" + dl_path(gtin, lot, serial)
         links: dict[str, list[dict[str, Any]]] = {
             GS1 + "defaultLink": link("defaultLink", page, "text/html")
         }
@@ -91,23 +82,23 @@ def levels(
             # EPCIS events speak GS1's (English) vocabulary; a recall's reason is the bureau's
             # own words, shown to consumers of either language
             links[GS1 + "epcis"] = link(
-                "epcis", base + "/epcis" + _dl(gtin, lot), "application/ld+json", ("en",)
+                "epcis", base + "/epcis" + dl_path(gtin, lot), "application/ld+json", ("en",)
             )
             links[GS1 + "recallStatus"] = link(
-                "recallStatus", base + "/recall" + _dl(gtin, lot), "application/json"
+                "recallStatus", base + "/recall" + dl_path(gtin, lot), "application/json"
             )
         what = f"{name}, lot {lot}" + ("" if known else " (not on record)")
         if serial is not None:
-            out.append((base + _dl(gtin, lot, serial), f"{what}, serial {serial}", links))
+            out.append((base + dl_path(gtin, lot, serial), f"{what}, serial {serial}", links))
             links = {k: v for k, v in links.items() if k != GS1 + "defaultLink"}
             links[GS1 + "defaultLink"] = link(
-                "defaultLink", base + "/page" + _dl(gtin, lot), "text/html"
+                "defaultLink", base + "/page" + dl_path(gtin, lot), "text/html"
             )
-        out.append((base + _dl(gtin, lot), what, links))
-    product_page = base + "/page" + _dl(gtin)
+        out.append((base + dl_path(gtin, lot), what, links))
+    product_page = base + "/page" + dl_path(gtin)
     out.append(
         (
-            base + _dl(gtin),
+            base + dl_path(gtin),
             name,
             {
                 GS1 + "defaultLink": link("defaultLink", product_page, "text/html"),
