@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, text, update
 
 from traceability import models as m
 from traceability.errors import UnreadableFile
-from traceability.readers import FieldError, Row
+from traceability.readers import FieldError, Row, as_text
 from traceability.sources import MAX_ID, SOURCES, Parsed, Shipments, Source
 from traceability.store import touch
 
@@ -65,9 +65,23 @@ DEFAULT_STEP = {
 }
 
 
+#: The canonical JSON of a record (sorted keys, no spaces), made once: ``json.dumps`` with these
+#: options builds a new encoder on every call, a third of the hashing time.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+).encode
+
+
 def content_hash(obj: Any) -> str:
-    data = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(data.encode()).hexdigest()
+    """SHA-256 of the record's canonical JSON: what makes a re-delivery "the same record"."""
+    return hashlib.sha256(_CANONICAL(obj).encode()).hexdigest()
+
+
+def raw_fields(fields: dict[str, Any]) -> dict[str, str]:
+    """A read row's fields as text, as a reject keeps them (JSON lines keep numbers typed)."""
+    if all(type(v) is str for v in fields.values()):
+        return fields
+    return {k: as_text(v) for k, v in fields.items()}
 
 
 def label(path: Path) -> str:
@@ -106,6 +120,7 @@ class Loader:
     absent: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     pending: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     staged: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    made: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     # about the record being applied (sources read these)
     file: str = ""
     line: int = 0
@@ -140,6 +155,25 @@ class Loader:
         if key not in self.absent[kind]:
             self.prefetch({kind: {key}})
         return key in self.known[kind]
+
+    def prefetch_made(self, table: str, column: str, keys: list[str]) -> None:
+        """Which of these ids ``table`` already holds, and the event that made each."""
+        found = self.made.setdefault((table, column), {})
+        for chunk in _chunks(sorted(set(keys))):
+            marks = ", ".join(f":k{i}" for i in range(len(chunk)))
+            rows = self.conn.execute(
+                text(f"SELECT {column}, event_id FROM {table} WHERE {column} IN ({marks})"),
+                {f"k{i}": k for i, k in enumerate(chunk)},
+            )
+            found.update(dict(rows.tuples().all()))
+
+    def made_by(self, table: str, column: str, key: str) -> str | None:
+        """The event that made ``key`` in ``table`` before this batch (None: not made)."""
+        found = self.made.get((table, column))
+        if found is None:  # not prefetched (a caller outside process()): look it up alone
+            self.prefetch_made(table, column, [key])
+            found = self.made[(table, column)]
+        return found.get(key)
 
     def lot(self, lot_id: str) -> dict[str, Any]:
         self.exists("lot", lot_id)
@@ -192,8 +226,47 @@ class Loader:
                 # wait for each other instead of deadlocking (PostgreSQL breaks what is left,
                 # and the task's retry loads it again).
                 rows.sort(key=FLOW_ORDER[table])
-            for chunk in _chunks(rows, 5000):
-                self.conn.execute(insert(TABLES[table]), chunk)
+            insert_rows(self.conn, TABLES[table], rows)
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows (dicts keyed by column name) in bulk. Values go through the columns' own
+    SQLAlchemy bind processors (UTC times, JSON), so the stored values are those a Core
+    ``insert()`` writes, without its per-row statement machinery."""
+    if not rows:
+        return
+    names = set().union(*rows)
+    cols = [c for c in table.columns if c.name in names]
+    dialect = conn.dialect
+    data_cols = []
+    for c in cols:
+        values = [r.get(c.name) for r in rows]
+        proc = c.type._cached_bind_processor(dialect)
+        if proc is not None:
+            values = [proc(v) for v in values]
+        data_cols.append(values)
+    insert_tuples(conn, table, [c.name for c in cols], list(zip(*data_cols, strict=True)))
+
+
+def insert_tuples(
+    conn: Connection, table: Table, names: Sequence[str], data: list[tuple[Any, ...]]
+) -> None:
+    """Insert rows of values already in the store's form on the transaction's own DB-API
+    connection: ``executemany`` on SQLite, ``COPY`` on PostgreSQL."""
+    if not data:
+        return
+    col_list = ", ".join(names)
+    cur = conn.connection.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            with cur.copy(f"COPY {table.name} ({col_list}) FROM STDIN") as copy:
+                for row in data:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(names))
+            cur.executemany(f"INSERT INTO {table.name} ({col_list}) VALUES ({marks})", data)
+    finally:
+        cur.close()
 
 
 FLOW_ORDER: dict[str, Any] = {
@@ -221,6 +294,29 @@ class RejectRow:
     status: str  # waiting | rejected
     waiting_for: str | None
     raw: dict[str, Any]
+
+
+def reject_row(
+    src: Source, item: Item, key: str | None, fld: str | None, reason: str, *, wait: str = ""
+) -> RejectRow:
+    """The reject of one row: rejected for good, or parked (``wait`` names what it waits for)."""
+    raw = raw_fields(item.row.fields)
+    rid = key or src.raw_key(raw)
+    if rid and len(rid) > MAX_ID:
+        rid = rid[:MAX_ID]
+    return RejectRow(
+        source=src.name,
+        record_key=rid or f"{item.file}:{item.row.line}",
+        raw_hash=content_hash(raw),
+        file=item.file,
+        line=item.row.line,
+        record_id=rid,
+        field=fld,
+        reason=reason,
+        status="waiting" if wait else "rejected",
+        waiting_for=wait or None,
+        raw=raw,
+    )
 
 
 def _check_id_lengths(src: Source, p: Parsed) -> None:
@@ -296,6 +392,7 @@ def process(
     """Load a batch of one source's rows; returns counts per file and the lot ids touched."""
     reports: dict[str, FileReport] = {}
     rejects: list[RejectRow] = []
+    rejects_by_key: dict[str, list[int]] = {}  # record key -> its rejects in this batch
     loaded_keys: list[str] = []
     lots: set[str] = set()
     load = Loader(conn, now)
@@ -306,25 +403,9 @@ def process(
     def reject(
         item: Item, key: str | None, fld: str | None, reason: str, *, wait: str = ""
     ) -> None:
-        raw = item.row.fields
-        rid = key or src.raw_key(raw)
-        if rid and len(rid) > MAX_ID:
-            rid = rid[:MAX_ID]
-        rejects.append(
-            RejectRow(
-                source=src.name,
-                record_key=rid or f"{item.file}:{item.row.line}",
-                raw_hash=content_hash(raw),
-                file=item.file,
-                line=item.row.line,
-                record_id=rid,
-                field=fld,
-                reason=reason,
-                status="waiting" if wait else "rejected",
-                waiting_for=wait or None,
-                raw=raw,
-            )
-        )
+        r = reject_row(src, item, key, fld, reason, wait=wait)
+        rejects_by_key.setdefault(r.record_id or "", []).append(len(rejects))
+        rejects.append(r)
         if wait:
             report(item.file).parked += 1
         else:
@@ -349,6 +430,8 @@ def process(
             needs[kind].add(key)
     load.prefetch(needs)
     existing = _existing(conn, src, [p.key for _, p in parsed])
+    if src.made_in:
+        load.prefetch_made(*src.made_in, [p.key for _, p in parsed])
     versioned = getattr(src, "versioned", False)
     completed: list[dict[str, Any]] = []
     same_copies: list[tuple[str, str]] = []  # (key, raw hash) of copies already loaded
@@ -366,11 +449,11 @@ def process(
             if prior["hash"] == h or h in prior.get("hashes", ()):
                 report(item.file).unchanged += 1
                 # e.g. a parked copy of a record that another delivery loaded meanwhile
-                same_copies.append((p.key, content_hash(item.row.fields)))
+                same_copies.append((p.key, content_hash(raw_fields(item.row.fields))))
                 continue
             if isinstance(src, Shipments) and Shipments.completes(p.record, prior["payload"]):
                 report(item.file).unchanged += 1  # the in-transit copy, arriving late
-                same_copies.append((p.key, content_hash(item.row.fields)))
+                same_copies.append((p.key, content_hash(raw_fields(item.row.fields))))
                 continue
             if isinstance(src, Shipments) and Shipments.completes(prior["payload"], p.record):
                 completed.append({"key": p.key, "record": p.record, "hash": h, "item": item})
@@ -437,9 +520,9 @@ def process(
         report(item.file).loaded += 1
         loaded_keys.append(p.key)
         lots.update(touched)
-        for r in rejects:  # an earlier bad copy in this same batch is superseded
-            if r.record_key == p.key:
-                r.status = "resolved"
+        for i in rejects_by_key.get(p.key, ()):  # an earlier bad copy in this batch is superseded
+            if rejects[i].record_key == p.key:
+                rejects[i].status = "resolved"
 
     load.flush()
     for c in completed:
@@ -579,10 +662,14 @@ def ingest_file(
     """Load one file in one transaction. Raises UnreadableFile when it can't be read at all."""
     now = now or now_utc()
     name = label(path)
-    rows = list(src.rows(path))  # reads the whole file first: unreadable = nothing loaded
-    with eng.begin() as conn:
-        reports, lots = process(conn, src, [Item(name, r) for r in rows], now)
-    report = reports.get(name, FileReport(name))
+    if src.loads_files:  # a source that loads a whole file set-wise (telemetry)
+        with eng.begin() as conn:
+            report, lots = src.load_file(conn, path, name, now), set()
+    else:
+        rows = list(src.rows(path))  # reads the whole file first: unreadable = nothing loaded
+        with eng.begin() as conn:
+            reports, lots = process(conn, src, [Item(name, r) for r in rows], now)
+        report = reports.get(name, FileReport(name))
     if report.loaded or lots:
         touch(eng)  # cached pages built before this load are now out of date
     return report, lots

@@ -111,24 +111,54 @@ def read_csv(path: Path, required: tuple[str, ...]) -> Iterator[Row]:
 
 
 def read_jsonl(path: Path) -> Iterator[Row]:
-    """Lines of a JSON-lines file; a line that is not a JSON object is a row problem."""
+    """Lines of a JSON-lines file; a line that is not a JSON object is a row problem.
+
+    Strings stay strings and JSON numbers stay numbers (``text_field`` and the number rules
+    read both); anything else (true, lists, objects) becomes its JSON text, so a rule reports
+    it as written."""
     text, _ = decode(path)
+    names: dict[str, str] = {}  # raw key -> normalised header, once per file
     for n, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            yield Row(n, {}, f"line is not JSON: {exc.msg} at column {exc.colno}")
-            continue
-        if not isinstance(obj, dict):
-            yield Row(n, {}, "line is not a JSON object")
-            continue
-        fields = {
-            normalise_header(k): ("" if v is None else v if isinstance(v, str) else json.dumps(v))
-            for k, v in obj.items()
-        }
-        yield Row(n, fields)
+        if raw.strip():
+            yield jsonl_row(n, raw, names)
+
+
+def jsonl_row(n: int, raw: str, names: dict[str, str]) -> Row:
+    """One non-blank line of a JSON-lines file as a row (``names`` caches header names)."""
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return Row(n, {}, f"line is not JSON: {exc.msg} at column {exc.colno}")
+    if not isinstance(obj, dict):
+        return Row(n, {}, "line is not a JSON object")
+    fields: dict[str, Any] = {}
+    for k, v in obj.items():
+        key = names.get(k)
+        if key is None:
+            key = names[k] = normalise_header(k)
+        t = type(v)
+        if t is str or t is float or t is int:
+            fields[key] = v
+        else:
+            fields[key] = "" if v is None else json.dumps(v)
+    return Row(n, fields)
+
+
+def json_number(value: Any) -> float | None:
+    """A JSON number kept by ``read_jsonl`` as a float (None for text and anything else): the
+    same float its text would parse to, without the round trip through text."""
+    t = type(value)
+    if t is float:
+        return value
+    if t is int and -(2**53) <= value <= 2**53:
+        return float(value)
+    return None
+
+
+def as_text(value: Any) -> str:
+    """A field as the text the sender wrote: JSON numbers (kept as numbers by ``read_jsonl``)
+    in their JSON form, as they would have been in a CSV."""
+    return value if type(value) is str else json.dumps(value)
 
 
 # --- field rules -----------------------------------------------------------------------------
@@ -138,6 +168,8 @@ _OFFSET_RE = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
 
 def parse_time(value: str, field: str) -> tuple[datetime, int]:
     """ISO 8601 -> (aware datetime, offset in minutes). Naive times are Asia/Shanghai."""
+    if type(value) is not str:
+        value = as_text(value)
     if not value:
         raise FieldError(field, "time is missing")
     try:
@@ -172,8 +204,9 @@ def restore_time(utc: datetime | None, offset_min: int | None) -> str | None:
     return utc.astimezone(tz).isoformat()
 
 
-def text_field(fields: dict[str, str], name: str, *, required: bool = False) -> str | None:
-    value = fields.get(name, "").strip()
+def text_field(fields: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = fields.get(name, "")
+    value = (value if type(value) is str else as_text(value)).strip()
     if not value:
         if required:
             raise FieldError(name, f"{name} is missing")
@@ -184,13 +217,19 @@ def text_field(fields: dict[str, str], name: str, *, required: bool = False) -> 
 def number(
     fields: dict[str, str], name: str, *, required: bool = False, positive: bool = False
 ) -> float | None:
-    raw = text_field(fields, name, required=required)
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise FieldError(name, f"{name} {raw!r} is not a number") from None
+    value = json_number(fields.get(name))
+    if value is not None:
+        if (math.isfinite(value) and value > 0) or (value == 0 and not positive):
+            return value  # the usual case: no text to format
+        raw = as_text(fields[name])
+    else:
+        raw = text_field(fields, name, required=required)
+        if raw is None:
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            raise FieldError(name, f"{name} {raw!r} is not a number") from None
     if not math.isfinite(value):
         raise FieldError(name, f"{name} {raw!r} is not a finite number")
     if value < 0:
@@ -205,7 +244,7 @@ def whole_number(fields: dict[str, str], name: str, *, required: bool = False) -
     if value is None:
         return None
     if value != int(value):
-        raise FieldError(name, f"{name} {fields[name]!r} is not a whole number")
+        raise FieldError(name, f"{name} {as_text(fields[name])!r} is not a whole number")
     return int(value)
 
 
@@ -254,4 +293,8 @@ def lot_list(fields: dict[str, str], name: str) -> list[tuple[str, float]]:
 
 def extras(fields: dict[str, str], known: tuple[str, ...]) -> dict[str, Any]:
     """Columns beyond the contract are kept, not rejected."""
-    return {k: v for k, v in fields.items() if k not in known and k and v != ""}
+    return {
+        k: v if type(v) is str else as_text(v)
+        for k, v in fields.items()
+        if k not in known and k and v != ""
+    }

@@ -20,6 +20,7 @@ from traceability.readers import (
     choice,
     county_code,
     extras,
+    json_number,
     lot_list,
     number,
     parse_time,
@@ -30,7 +31,9 @@ from traceability.readers import (
 )
 
 if TYPE_CHECKING:
-    from traceability.ingest import Loader
+    from sqlalchemy import Connection
+
+    from traceability.ingest import FileReport, Loader
 
 ROLES = ("farm", "coop", "processor", "carrier", "warehouse", "retailer")
 STORAGE = ("ambient", "cool", "chilled", "frozen")
@@ -64,6 +67,12 @@ class Source:
     required: tuple[str, ...] = ()  # columns the header must have
     pattern: str = "*.csv"
     event_kind = "object"
+    #: (table, column) whose ids another source may already have made under this record's
+    #: key (an EPCIS event makes shipments and sales too): looked up for a whole batch at once.
+    made_in: tuple[str, str] | None = None
+    #: True when the source loads a whole file itself (``load_file``) instead of row by row
+    #: through ``process``; its parked records (if any) still retry through ``parse``/``apply``.
+    loads_files = False
 
     def rows(self, path: Path) -> Iterator[Row]:
         return read_csv(path, self.required)
@@ -104,7 +113,10 @@ def _in_china(lon: float, lat: float) -> bool:
     return CHINA_LON[0] <= lon <= CHINA_LON[1] and CHINA_LAT[0] <= lat <= CHINA_LAT[1]
 
 
-def _signed(fields: dict[str, str], name: str) -> float | None:
+def _signed(fields: dict[str, Any], name: str) -> float | None:
+    value = json_number(fields.get(name))
+    if value is not None:
+        return value
     raw = text_field(fields, name)
     if raw is None:
         return None
@@ -418,6 +430,7 @@ class Shipments(Source):
         "lots",
     )
     required = ("shipment_id", "carrier_id", "from_party", "to_party", "departed_at", "lots")
+    made_in = ("shipment", "shipment_id")
 
     def parse(self, fields: dict[str, Any]) -> Parsed:
         dep, off = parse_time(fields.get("departed_at", ""), "departed_at")
@@ -488,8 +501,15 @@ class Telemetry(Source):
     pattern = "telemetry*.jsonl"
     columns = ("device_id", "ts", "temp_c", "humidity_pct", "lon", "lat")
 
+    loads_files = True
+
     def rows(self, path: Path) -> Iterator[Row]:
         return read_jsonl(path)
+
+    def load_file(self, conn: Connection, path: Path, file: str, now: datetime) -> FileReport:
+        from traceability.columns import load_readings
+
+        return load_readings(conn, self, path, file, now)
 
     def parse(self, fields: dict[str, Any]) -> Parsed:
         ts, off = parse_time(fields.get("ts", ""), "ts")
@@ -538,6 +558,7 @@ class Sales(Source):
     name = "sales"
     columns = ("record_id", "retailer_id", "time", "lot_id", "gtin", "quantity_units", "channel")
     required = ("record_id", "retailer_id", "time", "lot_id", "gtin", "quantity_units")
+    made_in = ("sale", "record_id")
 
     def parse(self, fields: dict[str, Any]) -> Parsed:
         t, off = parse_time(fields.get("time", ""), "time")
@@ -594,14 +615,11 @@ class Sales(Source):
 
 def _made_elsewhere(load: Loader, table: str, column: str, key: str) -> None:
     """A shipment or sale another source (an EPCIS event) already made under this id: a
-    reject naming it, as for a lot made twice, instead of a duplicate-key error."""
-    from sqlalchemy import text
-
-    row = load.conn.execute(
-        text(f"SELECT event_id FROM {table} WHERE {column} = :k"), {"k": key}
-    ).first()
-    if row is not None:
-        raise FieldError(column, f"{table} {key} was already loaded by {row.event_id}")
+    reject naming it, as for a lot made twice, instead of a duplicate-key error. The ids of a
+    batch are looked up at once (``Source.made_in``, ``Loader.prefetch_made``)."""
+    made_by = load.made_by(table, column, key)
+    if made_by is not None:
+        raise FieldError(column, f"{table} {key} was already loaded by {made_by}")
 
 
 class Epcis(Source):

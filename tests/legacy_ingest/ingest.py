@@ -1,0 +1,628 @@
+"""Loading records into the store: the same code for the CLI, the DAGs and the retry of parked ones.
+
+Rules (docs/ingest.md has the full list):
+- a record breaking a field rule is rejected for good (status ``rejected``);
+- a record naming a party, product, plot or lot the store does not know yet is parked
+  (status ``waiting``) and retried on every later ingest; it loads once its key arrives;
+- the same record again (same source key, same content hash) changes nothing;
+- the same key with other content is rejected as a conflicting re-delivery, except a shipment
+  whose only change is filling in ``arrived_at``: that completes the shipment.
+Each file is one transaction: a crash half-way leaves nothing of it, and the re-run redoes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+
+from traceability import models as m
+from traceability.errors import UnreadableFile
+from tests.legacy_ingest.readers import FieldError, Row
+from tests.legacy_ingest.sources import MAX_ID, SOURCES, Parsed, Shipments, Source
+from traceability.store import touch
+
+CHUNK = 500  # keys per IN (...) query: well under SQLite's variable limit
+
+TABLES = {
+    "event": m.Event.__table__,
+    "party": m.Party.__table__,
+    "product": m.Product.__table__,
+    "plot": m.Plot.__table__,
+    "lot": m.Lot.__table__,
+    "edge": m.Edge.__table__,
+    "shipment": m.Shipment.__table__,
+    "shipment_lot": m.ShipmentLot.__table__,
+    "reading": m.Reading.__table__,
+    "sale": m.Sale.__table__,
+}
+# Insert order that respects foreign keys.
+INSERT_ORDER = (
+    "event",
+    "party",
+    "product",
+    "plot",
+    "lot",
+    "edge",
+    "shipment",
+    "shipment_lot",
+    "reading",
+    "sale",
+)
+DEFAULT_STEP = {
+    "parties": "registering",
+    "products": "registering",
+    "plots": "registering",
+    "shipments": "shipping",
+    "sales": "selling",
+}
+
+
+def content_hash(obj: Any) -> str:
+    data = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def label(path: Path) -> str:
+    """How a file is named in the store: its landing-zone folder and name (files get archived)."""
+    return f"{path.parent.name}/{path.name}"
+
+
+@dataclass
+class Item:
+    """A row to load: read from a file now, or a parked record being retried."""
+
+    file: str
+    row: Row
+
+
+@dataclass
+class FileReport:
+    file: str
+    loaded: int = 0
+    unchanged: int = 0
+    parked: int = 0
+    rejected: int = 0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Loader:
+    """What a batch of records needs from the store, and what it will write to it."""
+
+    conn: Connection
+    now: datetime
+    known: dict[str, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
+    absent: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    pending: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    staged: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # about the record being applied (sources read these)
+    file: str = ""
+    line: int = 0
+    content_hash: str = ""
+    event_fields: dict[str, Any] = field(default_factory=dict)
+
+    # -- what exists ---------------------------------------------------------------------------
+    def prefetch(self, needs: dict[str, set[str]]) -> None:
+        queries = {
+            "party": (m.Party.party_id, m.Party.role),
+            "product": (m.Product.gtin, m.Product.storage),
+            "plot": (m.Plot.plot_id, m.Plot.farm_id),
+        }
+        for kind, keys in needs.items():
+            todo = [k for k in keys if k not in self.known[kind] and k not in self.absent[kind]]
+            for chunk in _chunks(todo):
+                if kind == "lot":
+                    stmt = select(m.Lot.__table__).where(m.Lot.lot_id.in_(chunk))
+                    found = {r["lot_id"]: dict(r) for r in self.conn.execute(stmt).mappings()}
+                else:
+                    key_col, val_col = queries[kind]
+                    stmt = select(key_col, val_col).where(key_col.in_(chunk))
+                    if kind == "plot":
+                        stmt = stmt.order_by(m.Plot.version)  # the newest version wins
+                    found = {k: v for k, v in self.conn.execute(stmt)}
+                self.known[kind].update(found)
+                self.absent[kind].update(set(chunk) - set(found))
+
+    def exists(self, kind: str, key: str) -> bool:
+        if key in self.known[kind]:
+            return True
+        if key not in self.absent[kind]:
+            self.prefetch({kind: {key}})
+        return key in self.known[kind]
+
+    def lot(self, lot_id: str) -> dict[str, Any]:
+        self.exists("lot", lot_id)
+        return self.known["lot"][lot_id]
+
+    # -- rules shared by sources ------------------------------------------------------------------
+    def new_lot(self, lot_id: str, field_name: str, **cols: Any) -> None:
+        if self.exists("lot", lot_id):
+            made = self.known["lot"][lot_id]["event_id"]
+            raise FieldError(field_name, f"lot {lot_id} was already made by {made}")
+        row = {"lot_id": lot_id, **cols}
+        self.add("lot", row)
+        self.known["lot"][lot_id] = row
+        self.absent["lot"].discard(lot_id)
+
+    def check_made_before(self, lot_id: str, when: datetime | None, field_name: str) -> None:
+        made = self.lot(lot_id)["made_at"]
+        if isinstance(made, datetime) and made.tzinfo is None:
+            made = made.replace(tzinfo=UTC)
+        if when is not None and made is not None and when < made:
+            made = made.astimezone(when.tzinfo)  # both times in the sender's offset
+            raise FieldError(
+                field_name,
+                f"lot {lot_id} is used at {when.isoformat()} before it was made "
+                f"at {made.isoformat()}",
+            )
+
+    # -- writing ----------------------------------------------------------------------------------
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        self.staged.append((table, row))
+
+    def commit_record(self) -> None:
+        for table, row in self.staged:
+            self.pending[table].append(row)
+        self.staged.clear()
+
+    def drop_record(self) -> None:
+        # A record that failed part-way must leave no trace in the caches either.
+        for table, row in self.staged:
+            if table == "lot":
+                self.known["lot"].pop(row["lot_id"], None)
+        self.staged.clear()
+
+    def flush(self) -> None:
+        for table in INSERT_ORDER:
+            rows = self.pending.pop(table, [])
+            if table in FLOW_ORDER:
+                # Each sale and shipment line updates rows of lot_flow through a trigger, which
+                # locks them: two files loading at once lock them in lot order, so they mostly
+                # wait for each other instead of deadlocking (PostgreSQL breaks what is left,
+                # and the task's retry loads it again).
+                rows.sort(key=FLOW_ORDER[table])
+            for chunk in _chunks(rows, 5000):
+                self.conn.execute(insert(TABLES[table]), chunk)
+
+
+FLOW_ORDER: dict[str, Any] = {
+    "sale": lambda r: (r["lot_id"], r["retailer_id"]),
+    "shipment_lot": lambda r: (r["lot_id"], r["shipment_id"]),
+}
+
+
+def _chunks(seq: Sequence[Any] | list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
+    seq = list(seq)
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+@dataclass
+class RejectRow:
+    source: str
+    record_key: str
+    raw_hash: str
+    file: str
+    line: int
+    record_id: str | None
+    field: str | None
+    reason: str
+    status: str  # waiting | rejected
+    waiting_for: str | None
+    raw: dict[str, Any]
+
+
+def _check_id_lengths(src: Source, p: Parsed) -> None:
+    too_long = [key for _, key in (*p.requires, *p.creates) if len(key) > MAX_ID]
+    if len(p.key) > MAX_ID or too_long:
+        bad = (too_long or [p.key])[0]
+        raise FieldError(src.id_column, f"id {bad[:40]}... is longer than {MAX_ID} characters")
+
+
+def _existing(conn: Connection, src: Source, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """Records of this source already loaded: key -> {hash, file, line, payload}."""
+    out: dict[str, dict[str, Any]] = {}
+    if src.name == "telemetry":
+        by_device: dict[str, list[str]] = defaultdict(list)
+        for k in keys:
+            dev, _, ts = k.rpartition("@")
+            by_device[dev].append(ts)
+        t = m.Reading.__table__
+        for dev, stamps in by_device.items():
+            lo = datetime.fromisoformat(min(stamps))
+            hi = datetime.fromisoformat(max(stamps))
+            rows = conn.execute(
+                select(t.c.device_id, t.c.ts, t.c.content_hash, t.c.source_file, t.c.line).where(
+                    t.c.device_id == dev, t.c.ts >= lo, t.c.ts <= hi
+                )
+            )
+            for r in rows:
+                key = f"{r.device_id}@{r.ts.replace(tzinfo=UTC).isoformat()}"
+                out[key] = {"hash": r.content_hash, "file": r.source_file, "line": r.line}
+        return out
+    e = m.Event.__table__
+    if getattr(src, "versioned", False):
+        return _existing_versions(conn, src, keys)
+    for chunk in _chunks(keys):
+        rows = conn.execute(
+            select(e.c.record_id, e.c.content_hash, e.c.source_file, e.c.line, e.c.payload).where(
+                e.c.source == src.name, e.c.record_id.in_(chunk)
+            )
+        )
+        for r in rows:
+            out[r.record_id] = {
+                "hash": r.content_hash,
+                "file": r.source_file,
+                "line": r.line,
+                "payload": r.payload,
+            }
+    return out
+
+
+def _existing_versions(conn: Connection, src: Source, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """Versioned records (plots): key -> the newest version's hash, every version's hash and
+    the number of versions. Each version is an event ``{key}#v{n}`` (v1 is just ``{key}``)
+    whose ``plot_id`` column holds the key."""
+    e = m.Event.__table__
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(keys):
+        rows = conn.execute(
+            select(e.c.plot_id, e.c.record_id, e.c.content_hash, e.c.source_file, e.c.line)
+            .where(e.c.source == src.name, e.c.plot_id.in_(chunk))
+            .order_by(e.c.loaded_at, e.c.record_id)
+        )
+        for r in rows:
+            v = out.setdefault(r.plot_id, {"hashes": set(), "versions": 0})
+            v.update(hash=r.content_hash, file=r.source_file, line=r.line, payload=None)
+            v["hashes"].add(r.content_hash)
+            v["versions"] += 1
+    return out
+
+
+def process(
+    conn: Connection, src: Source, items: list[Item], now: datetime
+) -> tuple[dict[str, FileReport], set[str]]:
+    """Load a batch of one source's rows; returns counts per file and the lot ids touched."""
+    reports: dict[str, FileReport] = {}
+    rejects: list[RejectRow] = []
+    loaded_keys: list[str] = []
+    lots: set[str] = set()
+    load = Loader(conn, now)
+
+    def report(file: str) -> FileReport:
+        return reports.setdefault(file, FileReport(file))
+
+    def reject(
+        item: Item, key: str | None, fld: str | None, reason: str, *, wait: str = ""
+    ) -> None:
+        raw = item.row.fields
+        rid = key or src.raw_key(raw)
+        if rid and len(rid) > MAX_ID:
+            rid = rid[:MAX_ID]
+        rejects.append(
+            RejectRow(
+                source=src.name,
+                record_key=rid or f"{item.file}:{item.row.line}",
+                raw_hash=content_hash(raw),
+                file=item.file,
+                line=item.row.line,
+                record_id=rid,
+                field=fld,
+                reason=reason,
+                status="waiting" if wait else "rejected",
+                waiting_for=wait or None,
+                raw=raw,
+            )
+        )
+        if wait:
+            report(item.file).parked += 1
+        else:
+            report(item.file).rejected += 1
+
+    parsed: list[tuple[Item, Parsed]] = []
+    for item in items:
+        report(item.file)
+        if item.row.problem:
+            reject(item, None, item.row.problem_field, item.row.problem)
+            continue
+        try:
+            p = src.parse(item.row.fields)
+            _check_id_lengths(src, p)
+            parsed.append((item, p))
+        except FieldError as exc:
+            reject(item, None, exc.field, exc.reason)
+
+    needs: dict[str, set[str]] = defaultdict(set)
+    for _, p in parsed:
+        for kind, key in (*p.requires, *p.creates):
+            needs[kind].add(key)
+    load.prefetch(needs)
+    existing = _existing(conn, src, [p.key for _, p in parsed])
+    versioned = getattr(src, "versioned", False)
+    completed: list[dict[str, Any]] = []
+    same_copies: list[tuple[str, str]] = []  # (key, raw hash) of copies already loaded
+
+    for item, p in parsed:
+        h = content_hash(p.record)
+        prior = existing.get(p.key)
+        record_id = p.key
+        if prior is not None and versioned and h not in prior["hashes"]:
+            # Same plot, other geometry or attributes: a new version, the old ones kept.
+            p.record["version"] = prior["versions"] + 1
+            record_id = f"{p.key}#v{p.record['version']}"
+            prior = None
+        if prior is not None:
+            if prior["hash"] == h or h in prior.get("hashes", ()):
+                report(item.file).unchanged += 1
+                # e.g. a parked copy of a record that another delivery loaded meanwhile
+                same_copies.append((p.key, content_hash(item.row.fields)))
+                continue
+            if isinstance(src, Shipments) and Shipments.completes(p.record, prior["payload"]):
+                report(item.file).unchanged += 1  # the in-transit copy, arriving late
+                same_copies.append((p.key, content_hash(item.row.fields)))
+                continue
+            if isinstance(src, Shipments) and Shipments.completes(prior["payload"], p.record):
+                completed.append({"key": p.key, "record": p.record, "hash": h, "item": item})
+                existing[p.key] = {**prior, "hash": h, "payload": p.record}
+                report(item.file).loaded += 1
+                lots.update(lot for lot, _ in p.record["lots"])
+                continue
+            reject(
+                item,
+                p.key,
+                None,
+                f"conflicting re-delivery: {src.name} record {p.key} was already loaded from "
+                f"{prior['file']} line {prior['line']} with different content",
+            )
+            continue
+        missing = [f"{kind} {key}" for kind, key in p.requires if not load.exists(kind, key)]
+        if missing:
+            reject(item, p.key, None, f"waiting for {', '.join(missing)}", wait=", ".join(missing))
+            continue
+        load.file, load.line, load.content_hash = item.file, item.row.line, h
+        load.event_fields = {}
+        event_id = f"{src.name}/{record_id}"
+        try:
+            touched = src.apply(load, p, event_id)
+        except FieldError as exc:
+            load.drop_record()
+            reject(item, p.key, exc.field, exc.reason)
+            continue
+        if src.name != "telemetry":
+            rec = p.record
+            ev = {
+                "event_id": event_id,
+                "source": src.name,
+                "record_id": record_id,
+                "kind": src.event_kind,
+                "step": rec.get("event") or rec.get("step") or DEFAULT_STEP.get(src.name, src.name),
+                "time": p.time,
+                "time_offset_min": p.offset,
+                "party_id": rec.get("farm_id") or rec.get("processor_id") or rec.get("party_id"),
+                "lot_id": None,
+                "plot_id": None,
+                "input_reg_no": None,
+                "source_file": item.file,
+                "line": item.row.line,
+                "content_hash": h,
+                "payload": rec,
+                "loaded_at": now,
+            }
+            ev.update(load.event_fields)
+            load.staged.insert(0, ("event", ev))
+        load.commit_record()
+        if versioned:
+            seen = existing.setdefault(p.key, {"hashes": set(), "versions": 0})
+            seen["hashes"].add(h)
+            seen["versions"] = p.record.get("version", 1)
+            seen.update(hash=h, file=item.file, line=item.row.line, payload=None)
+        else:
+            existing[p.key] = {
+                "hash": h,
+                "file": item.file,
+                "line": item.row.line,
+                "payload": p.record,
+            }
+        report(item.file).loaded += 1
+        loaded_keys.append(p.key)
+        lots.update(touched)
+        for r in rejects:  # an earlier bad copy in this same batch is superseded
+            if r.record_key == p.key:
+                r.status = "resolved"
+
+    load.flush()
+    for c in completed:
+        _complete_shipment(conn, c, now)
+    _resolve(conn, src.name, loaded_keys, same_copies, now)
+    _save_rejects(conn, rejects, now)
+    return reports, lots
+
+
+def _complete_shipment(conn: Connection, c: dict[str, Any], now: datetime) -> None:
+    rec = c["record"]
+    arrived = datetime.fromisoformat(rec["arrived_at"])
+    conn.execute(
+        update(m.Shipment.__table__)
+        .where(m.Shipment.shipment_id == c["key"])
+        .values(arrived_at=arrived)
+    )
+    conn.execute(
+        update(m.Event.__table__)
+        .where(m.Event.source == "shipments", m.Event.record_id == c["key"])
+        .values(content_hash=c["hash"], payload=rec)
+    )
+
+
+def _resolve(
+    conn: Connection,
+    source: str,
+    loaded: list[str],
+    copies: list[tuple[str, str]],
+    now: datetime,
+) -> None:
+    """Open rejects that a load settles: every older copy of a newly loaded record (parked,
+    or rejected and since corrected), and parked copies identical to a loaded record. A
+    conflicting re-delivery stays open: re-sending the original does not settle it."""
+    t = m.Reject.__table__
+    done = {"status": "resolved", "resolved_at": now}
+    for chunk in _chunks(sorted(set(loaded))):
+        conn.execute(
+            update(t)
+            .where(t.c.source == source, t.c.record_key.in_(chunk), t.c.status != "resolved")
+            .values(done)
+        )
+    # Parked copies identical to a loaded record: few or none, so look before updating.
+    wanted = set(copies)
+    settled: list[int] = []
+    for chunk in _chunks(sorted({key for key, _ in copies})):
+        rows = conn.execute(
+            select(t.c.id, t.c.record_key, t.c.content_hash).where(
+                t.c.source == source, t.c.status == "waiting", t.c.record_key.in_(chunk)
+            )
+        )
+        settled += [r.id for r in rows if (r.record_key, r.content_hash) in wanted]
+    for chunk in _chunks(settled):
+        conn.execute(update(t).where(t.c.id.in_(chunk)).values(done))
+
+
+def _save_rejects(conn: Connection, rejects: list[RejectRow], now: datetime) -> None:
+    """Upsert by (source, record_key, content_hash): a re-delivered bad record is one row."""
+    if not rejects:
+        return
+    t = m.Reject.__table__
+    by_id: dict[tuple[str, str], RejectRow] = {}
+    for r in rejects:
+        by_id[(r.record_key, r.raw_hash)] = r  # last one in a batch wins
+    found: dict[tuple[str, str], tuple[int, str]] = {}
+    keys = sorted({k for k, _ in by_id})
+    for chunk in _chunks(keys):
+        for row in conn.execute(
+            select(t.c.id, t.c.record_key, t.c.content_hash, t.c.status).where(
+                t.c.source == rejects[0].source, t.c.record_key.in_(chunk)
+            )
+        ):
+            found[(row.record_key, row.content_hash)] = (row.id, row.status)
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    changed_seen: list[dict[str, Any]] = []
+    for ident, r in by_id.items():
+        values = {
+            "file": r.file,
+            "line": r.line,
+            "record_id": r.record_id,
+            "field": r.field,
+            "reason": r.reason,
+            "status": r.status,
+            "waiting_for": r.waiting_for,
+            "last_seen": now,
+            "resolved_at": now if r.status == "resolved" else None,
+        }
+        if ident in found:
+            rid, status = found[ident]
+            if status == "resolved":  # settled before: seeing the same copy again keeps it so
+                changed_seen.append({"rid": rid, "last_seen": now})
+                continue
+            changed.append({"rid": rid, **values})
+        else:
+            new.append(
+                {
+                    **values,
+                    "source": r.source,
+                    "record_key": r.record_key,
+                    "content_hash": r.raw_hash,
+                    "raw": r.raw,
+                    "first_seen": now,
+                }
+            )
+    for chunk in _chunks(new, 5000):
+        conn.execute(insert(t), chunk)
+    if changed:
+        cols = (
+            "file",
+            "line",
+            "record_id",
+            "field",
+            "reason",
+            "status",
+            "waiting_for",
+            "last_seen",
+            "resolved_at",
+        )
+        stmt = update(t).where(t.c.id == bindparam("rid")).values({c: bindparam(c) for c in cols})
+        conn.execute(stmt, changed)
+    if changed_seen:
+        stmt = update(t).where(t.c.id == bindparam("rid")).values(last_seen=bindparam("last_seen"))
+        conn.execute(stmt, changed_seen)
+
+
+# --- entry points ------------------------------------------------------------------------------
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def ingest_file(
+    eng: Engine, src: Source, path: Path, now: datetime | None = None
+) -> tuple[FileReport, set[str]]:
+    """Load one file in one transaction. Raises UnreadableFile when it can't be read at all."""
+    now = now or now_utc()
+    name = label(path)
+    rows = list(src.rows(path))  # reads the whole file first: unreadable = nothing loaded
+    with eng.begin() as conn:
+        reports, lots = process(conn, src, [Item(name, r) for r in rows], now)
+    report = reports.get(name, FileReport(name))
+    if report.loaded or lots:
+        touch(eng)  # cached pages built before this load are now out of date
+    return report, lots
+
+
+def retry_parked(eng: Engine, now: datetime | None = None) -> dict[str, Any]:
+    """Retry every waiting record of every source, in dependency order, until none loads."""
+    now = now or now_utc()
+    total_loaded = 0
+    by_source: dict[str, int] = {}
+    while True:
+        loaded_this_pass = 0
+        for name, src in SOURCES.items():
+            t = m.Reject.__table__
+            with eng.begin() as conn:
+                waiting = conn.execute(
+                    select(t.c.file, t.c.line, t.c.raw)
+                    .where(t.c.source == name, t.c.status == "waiting")
+                    .order_by(t.c.id)
+                ).all()
+                if not waiting:
+                    continue
+                items = [Item(w.file, Row(w.line, w.raw)) for w in waiting]
+                reports, _ = process(conn, src, items, now)
+            if any(r.loaded for r in reports.values()):
+                touch(eng)
+            n = sum(r.loaded + r.unchanged for r in reports.values())
+            by_source[name] = by_source.get(name, 0) + n
+            loaded_this_pass += n
+        total_loaded += loaded_this_pass
+        if not loaded_this_pass:
+            break
+    with eng.connect() as conn:
+        t = m.Reject.__table__
+        still = conn.execute(select(t.c.id).where(t.c.status == "waiting")).all()
+    return {
+        "loaded": total_loaded,
+        "waiting": len(still),
+        "by_source": {k: v for k, v in by_source.items() if v},
+    }
+
+
+__all__ = ["UnreadableFile", "content_hash", "ingest_file", "process", "retry_parked"]

@@ -1,0 +1,257 @@
+"""Contract readers: bytes in a landing-zone file -> rows of plain strings with line numbers.
+
+Only the shape of the file is checked here (encoding, header, JSON lines); each field is
+checked by the source's rules in ``sources.py``, so every broken rule becomes a reject that
+names the file, line and field. A file that cannot be read at all raises ``UnreadableFile``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from traceability.errors import UnreadableFile
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class Row(NamedTuple):
+    line: int
+    fields: dict[str, str]  # normalised header -> cell text ("" = missing)
+    problem: str | None = None  # a problem found while reading (wrong number of cells...)
+    problem_field: str | None = None
+
+
+class FieldError(ValueError):
+    """A field broke a rule: permanent reject naming the field."""
+
+    def __init__(self, field: str | None, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}" if field else reason)
+
+
+def decode(path: Path) -> tuple[str, str]:
+    """Text of a contract file and the encoding found: UTF-8 (with or without BOM) or GB18030.
+
+    Strict decoding decides: UTF-8 is tried first because valid GB18030 text is almost never
+    valid UTF-8, while GB18030 accepts nearly any byte string, so it cannot go first.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableFile(path, exc.strerror or str(exc)) from exc
+    if data.startswith(b"\xef\xbb\xbf"):
+        try:
+            return data[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            raise UnreadableFile(path, f"starts with a UTF-8 BOM but is not UTF-8: {exc}") from exc
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(
+            path, f"text is neither UTF-8 nor GB18030 (byte {exc.start} is not valid)"
+        ) from exc
+
+
+def normalise_header(name: str) -> str:
+    """Column names are case-insensitive and may carry surrounding whitespace."""
+    return name.strip().lower()
+
+
+def read_csv(path: Path, required: tuple[str, ...]) -> Iterator[Row]:
+    """Rows of a contract CSV; line numbers count the header as line 1, as editors do."""
+    text, _ = decode(path)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise UnreadableFile(path, "file is empty (no header row)") from None
+    except csv.Error as exc:
+        raise UnreadableFile(path, f"header row: {exc}") from exc
+    names = [normalise_header(h) for h in header]
+    dupes = sorted({n for n in names if names.count(n) > 1 and n})
+    if dupes:
+        raise UnreadableFile(path, f"column(s) {', '.join(dupes)} appear more than once")
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise UnreadableFile(
+            path,
+            f"missing column(s) {', '.join(missing)}; header is {', '.join(names)}",
+        )
+    line = reader.line_num
+    while True:
+        start = line + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise UnreadableFile(path, f"line {start}: {exc}") from exc
+        line = reader.line_num
+        if not cells or all(not c.strip() for c in cells):
+            continue  # blank lines are not records
+        problem = None
+        if len(cells) != len(names):
+            problem = f"row has {len(cells)} cells, the header has {len(names)}"
+        fields = {n: (cells[i].strip() if i < len(cells) else "") for i, n in enumerate(names)}
+        yield Row(start, fields, problem)
+
+
+def read_jsonl(path: Path) -> Iterator[Row]:
+    """Lines of a JSON-lines file; a line that is not a JSON object is a row problem."""
+    text, _ = decode(path)
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            yield Row(n, {}, f"line is not JSON: {exc.msg} at column {exc.colno}")
+            continue
+        if not isinstance(obj, dict):
+            yield Row(n, {}, "line is not a JSON object")
+            continue
+        fields = {
+            normalise_header(k): ("" if v is None else v if isinstance(v, str) else json.dumps(v))
+            for k, v in obj.items()
+        }
+        yield Row(n, fields)
+
+
+# --- field rules -----------------------------------------------------------------------------
+
+_OFFSET_RE = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
+
+
+def parse_time(value: str, field: str) -> tuple[datetime, int]:
+    """ISO 8601 -> (aware datetime, offset in minutes). Naive times are Asia/Shanghai."""
+    if not value:
+        raise FieldError(field, "time is missing")
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise FieldError(
+            field, f"time {value!r} is not ISO 8601 (e.g. 2026-10-03T08:15:00+08:00)"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=SHANGHAI)
+    offset = dt.utcoffset() or timedelta(0)
+    return dt, int(offset.total_seconds() // 60)
+
+
+def stored_utc_iso(value: datetime | str | None) -> str | None:
+    """A time as the store keeps it (naive UTC; text when the bare SQLite driver reads it),
+    in ISO 8601 with its +00:00, to the second: how the commands and APIs print it."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat(timespec="seconds")
+
+
+def restore_time(utc: datetime | None, offset_min: int | None) -> str | None:
+    """The stored UTC time shown in the sender's own offset, ISO 8601."""
+    if utc is None:
+        return None
+    tz = timezone(timedelta(minutes=offset_min or 0))
+    return utc.astimezone(tz).isoformat()
+
+
+def text_field(fields: dict[str, str], name: str, *, required: bool = False) -> str | None:
+    value = fields.get(name, "").strip()
+    if not value:
+        if required:
+            raise FieldError(name, f"{name} is missing")
+        return None
+    return value
+
+
+def number(
+    fields: dict[str, str], name: str, *, required: bool = False, positive: bool = False
+) -> float | None:
+    raw = text_field(fields, name, required=required)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise FieldError(name, f"{name} {raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise FieldError(name, f"{name} {raw!r} is not a finite number")
+    if value < 0:
+        raise FieldError(name, f"{name} must not be negative, got {raw}")
+    if positive and value == 0:
+        raise FieldError(name, f"{name} must be greater than 0, got {raw}")
+    return value
+
+
+def whole_number(fields: dict[str, str], name: str, *, required: bool = False) -> int | None:
+    value = number(fields, name, required=required)
+    if value is None:
+        return None
+    if value != int(value):
+        raise FieldError(name, f"{name} {fields[name]!r} is not a whole number")
+    return int(value)
+
+
+def choice(fields: dict[str, str], name: str, allowed: tuple[str, ...], *, required: bool) -> str:
+    value = (text_field(fields, name, required=required) or "").lower()
+    if value and value not in allowed:
+        raise FieldError(name, f"{name} {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def county_code(fields: dict[str, str], name: str = "county_code", *, required: bool = False):
+    value = text_field(fields, name, required=required)
+    if value is not None and not re.fullmatch(r"\d{6}", value):
+        raise FieldError(name, f"{name} {value!r} is not a 6-digit administrative division code")
+    return value
+
+
+def lot_list(fields: dict[str, str], name: str) -> list[tuple[str, float]]:
+    """``lot:kg;lot:kg`` -> [(lot, kg)]. A lot id may itself contain ':' (split on the last)."""
+    raw = text_field(fields, name, required=True) or ""
+    out: list[tuple[str, float]] = []
+    seen: set[str] = set()
+    for part in (p.strip() for p in raw.split(";")):
+        if not part:
+            continue
+        lot, sep, kg_text = part.rpartition(":")
+        lot = lot.strip()
+        if not sep or not lot:
+            raise FieldError(name, f"{name} entry {part!r} is not lot_id:kg")
+        try:
+            kg = float(kg_text)
+        except ValueError:
+            raise FieldError(
+                name, f"{name} entry {part!r}: kg {kg_text!r} is not a number"
+            ) from None
+        if not math.isfinite(kg) or kg <= 0:
+            raise FieldError(name, f"{name} entry {part!r}: kg must be greater than 0")
+        if lot in seen:
+            raise FieldError(name, f"{name} lists lot {lot} more than once")
+        seen.add(lot)
+        out.append((lot, kg))
+    if not out:
+        raise FieldError(name, f"{name} is empty")
+    return out
+
+
+def extras(fields: dict[str, str], known: tuple[str, ...]) -> dict[str, Any]:
+    """Columns beyond the contract are kept, not rejected."""
+    return {k: v for k, v in fields.items() if k not in known and k and v != ""}
