@@ -128,13 +128,15 @@ def test_wheel_installed_in_a_fresh_venv_traces_and_serves(tmp_path: Path) -> No
     (wheel,) = dist_dir.glob("heitu-*.whl")
     with zipfile.ZipFile(wheel) as whl:
         shipped = set(whl.namelist())
-    assert {
-        "traceability/sql/trace_back.sql",
-        "traceability/gs1_epcis/EPCIS-JSON-Schema.json",
-        "traceability/web/templates/lot.html",
-        "traceability/web/static/heitu.css",
-        "traceability/migrations/versions/0001_lineage_store.py",
-    } <= shipped
+    # every file of the packages (a new subpackage missing from pyproject's list, a data file
+    # no package-data pattern takes) and every query
+    expected = {
+        f.relative_to(src).as_posix()
+        for package in ("traceability", "geo")
+        for f in (src / package).rglob("*")
+        if f.is_file() and "__pycache__" not in f.parts
+    } | {f"traceability/sql/{f.name}" for f in (src / "sql").glob("*.sql")}
+    assert not expected - shipped, f"not in the wheel: {sorted(expected - shipped)}"
     assert not any(n.startswith(("tests/", "dags/", "bench/", "sql/")) for n in shipped)
 
     # --- a fresh venv: the wheel, and only the dependencies it declares ----------------------
