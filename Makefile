@@ -41,11 +41,15 @@ apt:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-test: install apt node_modules/.installed
+# ruff first (seconds), then the suite: `make test` (what .ci/run calls) fails on a lint error or
+# an unformatted file as it fails on a test.
+test: lint apt node_modules/.installed
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
+LINTED := traceability geo dags tests bench
 lint: install
-	$(BIN)/ruff check traceability geo dags tests bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 # Regenerate the lock from the environment that requirements.txt resolves to.
 lock: | $(BIN)/python

@@ -7,7 +7,10 @@ from pathlib import Path
 
 #: Root of the repository: sql/ and dags/ live beside the packages.
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SQL_DIR = REPO_ROOT / "sql"
+#: The queries: a built wheel carries sql/ as traceability/sql/ (pyproject.toml's package-dir);
+#: a checkout, or the Makefile's editable install, reads the repository's sql/.
+_WHEEL_SQL = Path(__file__).resolve().parent / "sql"
+SQL_DIR = _WHEEL_SQL if _WHEEL_SQL.is_dir() else REPO_ROOT / "sql"
 
 DEFAULT_RESOLVER = "id.heitu.cn"
 
