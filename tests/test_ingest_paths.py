@@ -37,10 +37,22 @@ AWKWARD_TELEMETRY = [
     {"device_id": "TL-X-1", "ts": "2026-09-01T09:00:00+08:00", "temp_c": 4, "door": "open"},
     {"Device_ID ": "TL-X-2", "TS": "2026-09-01T09:00:00+08:00", "Temp_C": 1e-05},
     # plain readings, then the same again (unchanged) and one with other content (conflict)
-    {"device_id": "TL-X-3", "ts": "2026-09-01T09:00:00+08:00", "temp_c": 2.0, "lon": 126.5,
-     "lat": 45.7, "humidity_pct": 80},
-    {"device_id": "TL-X-3", "ts": "2026-09-01T09:00:00+08:00", "temp_c": 2.0, "lon": 126.5,
-     "lat": 45.7, "humidity_pct": 80},
+    {
+        "device_id": "TL-X-3",
+        "ts": "2026-09-01T09:00:00+08:00",
+        "temp_c": 2.0,
+        "lon": 126.5,
+        "lat": 45.7,
+        "humidity_pct": 80,
+    },
+    {
+        "device_id": "TL-X-3",
+        "ts": "2026-09-01T09:00:00+08:00",
+        "temp_c": 2.0,
+        "lon": 126.5,
+        "lat": 45.7,
+        "humidity_pct": 80,
+    },
     {"device_id": "TL-X-3", "ts": "2026-09-01T01:00:00+00:00", "temp_c": 2.5},
     # broken: each a reject naming its field
     {"device_id": "TL-X-4", "ts": "2026-09-01T09:00:00+08:00", "temp_c": 95},

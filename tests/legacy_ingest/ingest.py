@@ -23,10 +23,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
-from traceability import models as m
-from traceability.errors import UnreadableFile
 from tests.legacy_ingest.readers import FieldError, Row
 from tests.legacy_ingest.sources import MAX_ID, SOURCES, Parsed, Shipments, Source
+from traceability import models as m
+from traceability.errors import UnreadableFile
 from traceability.store import touch
 
 CHUNK = 500  # keys per IN (...) query: well under SQLite's variable limit

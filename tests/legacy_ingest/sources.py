@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from traceability import gs1
 from tests.legacy_ingest.readers import (
     FieldError,
     Row,
@@ -28,6 +27,7 @@ from tests.legacy_ingest.readers import (
     text_field,
     whole_number,
 )
+from traceability import gs1
 
 if TYPE_CHECKING:
     from tests.legacy_ingest.ingest import Loader
