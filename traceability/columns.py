@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 _FIELDS = ("device_id", "ts", "temp_c", "humidity_pct", "lon", "lat")
 #: A time whose ISO text ``datetime.isoformat`` gives back unchanged (offset up to +-14:59).
 _CANONICAL_TS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-](0\d|1[0-4]):[0-5]\d$"
+_NAIVE_TS = r"^((199[2-9]|20\d\d)-\d\d-\d\dT\d\d:\d\d:\d\d)$"
 #: Device ids the canonical JSON can hold without escapes (no quote, backslash or control).
 _PLAIN_TEXT = r'^[^"\\\x00-\x1f]+$'
 
@@ -69,7 +70,10 @@ def _read_columns(text_: str, lines: int) -> dict[str, list[Any]] | None:
         return None
 
     dev = table["device_id"]
-    ts = table["ts"]
+    # The time as the row rules keep it (``datetime.isoformat`` of the parsed time): "Z" is
+    # written +00:00, and a time without offset is Asia/Shanghai's, +08:00 since 1992.
+    ts = pc.replace_substring_regex(table["ts"], r"Z$", "+00:00")
+    ts = pc.replace_substring_regex(ts, _NAIVE_TS, r"\1+08:00")
     temp = table["temp_c"]
     hum = table["humidity_pct"]
     lon = table["lon"]
@@ -252,6 +256,10 @@ def _stored(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[str, str, 
             {"d": dev, "lo": lo_v, "hi": hi_v},
         )
         for ts, h, f, line in rows:
-            when = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
-            out[f"{dev}@{when.replace(tzinfo=UTC).isoformat()}"] = (h, f, line)
+            if isinstance(ts, str) and len(ts) == 26 and ts.endswith(".000000"):
+                iso = f"{ts[:10]}T{ts[11:19]}+00:00"  # SQLite's text, whole seconds
+            else:
+                when = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
+                iso = when.replace(tzinfo=UTC).isoformat()
+            out[f"{dev}@{iso}"] = (h, f, line)
     return out

@@ -7,6 +7,7 @@ the CLI and the code issuer can share them without knowing about biip.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from biip import ParseError
 from biip.checksums import gs1_standard_check_digit
@@ -40,6 +41,13 @@ def _check_digit_reason(kind: str, value: str) -> str:
 
 def gtin14(raw: str) -> str:
     """GTIN-8/12/13/14 (spaces allowed) -> GTIN-14, after checking the check digit."""
+    return _gtin14(raw)
+
+
+@lru_cache(maxsize=4096)
+def _gtin14(raw: str) -> str:
+    # A season names a few hundred products on hundreds of thousands of rows: each is parsed
+    # by biip once (errors are not cached: each bad row raises anew).
     value = _digits(raw)
     if len(value) not in _GTIN_LENGTHS or not value.isdecimal():
         raise ValueError(f"GTIN {value!r} is not 8, 12, 13 or 14 digits")

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, text, update
+from sqlalchemy import JSON, Connection, Engine, Table, bindparam, insert, select, text, update
 
 from traceability import models as m
 from traceability.errors import UnreadableFile
@@ -75,6 +75,12 @@ _CANONICAL = json.JSONEncoder(
 def content_hash(obj: Any) -> str:
     """SHA-256 of the record's canonical JSON: what makes a re-delivery "the same record"."""
     return hashlib.sha256(_CANONICAL(obj).encode()).hexdigest()
+
+
+class JSONText(str):
+    """JSON already serialised: ``insert_rows`` stores it as it is in a JSON column."""
+
+    __slots__ = ()
 
 
 def raw_fields(fields: dict[str, Any]) -> dict[str, str]:
@@ -242,10 +248,23 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     for c in cols:
         values = [r.get(c.name) for r in rows]
         proc = c.type._cached_bind_processor(dialect)
-        if proc is not None:
+        if dialect.name == "sqlite" and isinstance(c.type, m.UTCDateTime):
+            proc = _sqlite_utc_text  # what the type's processors make, in one C call
+        if proc is not None and isinstance(c.type, JSON):
+            values = [str(v) if type(v) is JSONText else proc(v) for v in values]
+        elif proc is not None:
             values = [proc(v) for v in values]
         data_cols.append(values)
     insert_tuples(conn, table, [c.name for c in cols], list(zip(*data_cols, strict=True)))
+
+
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    """An aware time as ``UTCDateTime`` stores it on SQLite: naive UTC text with microseconds."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store; readers must attach an offset")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def insert_tuples(
@@ -437,7 +456,8 @@ def process(
     same_copies: list[tuple[str, str]] = []  # (key, raw hash) of copies already loaded
 
     for item, p in parsed:
-        h = content_hash(p.record)
+        canon = _CANONICAL(p.record)
+        h = hashlib.sha256(canon.encode()).hexdigest()
         prior = existing.get(p.key)
         record_id = p.key
         if prior is not None and versioned and h not in prior["hashes"]:
@@ -499,7 +519,7 @@ def process(
                 "source_file": item.file,
                 "line": item.row.line,
                 "content_hash": h,
-                "payload": rec,
+                "payload": JSONText(canon),  # the canonical JSON just hashed, not made again
                 "loaded_at": now,
             }
             ev.update(load.event_fields)
@@ -559,7 +579,18 @@ def _resolve(
     conflicting re-delivery stays open: re-sending the original does not settle it."""
     t = m.Reject.__table__
     done = {"status": "resolved", "resolved_at": now}
-    for chunk in _chunks(sorted(set(loaded))):
+    if not loaded and not copies:
+        return
+    # The source's open rejects are few (a season loads hundreds of thousands of records and
+    # rejects a handful): read their keys once instead of updating by every loaded key.
+    open_keys = set(
+        conn.execute(
+            select(t.c.record_key).where(t.c.source == source, t.c.status != "resolved")
+        ).scalars()
+    )
+    if not open_keys:
+        return
+    for chunk in _chunks(sorted(open_keys.intersection(loaded))):
         conn.execute(
             update(t)
             .where(t.c.source == source, t.c.record_key.in_(chunk), t.c.status != "resolved")
@@ -568,7 +599,7 @@ def _resolve(
     # Parked copies identical to a loaded record: few or none, so look before updating.
     wanted = set(copies)
     settled: list[int] = []
-    for chunk in _chunks(sorted({key for key, _ in copies})):
+    for chunk in _chunks(sorted({key for key, _ in copies} & open_keys)):
         rows = conn.execute(
             select(t.c.id, t.c.record_key, t.c.content_hash).where(
                 t.c.source == source, t.c.status == "waiting", t.c.record_key.in_(chunk)
