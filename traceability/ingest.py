@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +26,7 @@ from traceability import models as m
 from traceability.errors import UnreadableFile
 from traceability.readers import FieldError, Row
 from traceability.sources import MAX_ID, SOURCES, Parsed, Shipments, Source
+from traceability.sqlrun import chunks as _chunks
 from traceability.store import touch
 
 CHUNK = 500  # keys per IN (...) query: well under SQLite's variable limit
@@ -200,12 +200,6 @@ FLOW_ORDER: dict[str, Any] = {
     "sale": lambda r: (r["lot_id"], r["retailer_id"]),
     "shipment_lot": lambda r: (r["lot_id"], r["shipment_id"]),
 }
-
-
-def _chunks(seq: Sequence[Any] | list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
-    seq = list(seq)
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
 
 
 @dataclass
