@@ -11,11 +11,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from landing import UnreadableFile, decode
 from traceability.contract import MAX_ID, ROLES, STORAGE, UNITS, Parsed, Row
-from traceability.epcis.hashing import _URN_VOCAB, event_hash, prefixes
-from traceability.epcis.ids import CBV_MDA_NAME, GS1_VOC, HEITU_NS, _gln_of, _ours, lot_of
+from traceability.epcis.hashing import URN_VOCAB, event_hash, prefixes
+from traceability.epcis.ids import CBV_MDA_NAME, GS1_VOC, HEITU_NS, gln_of, lot_of, ours_in
 from traceability.epcis.schema import validate
+from traceability.errors import UnreadableFile
+from traceability.readers import decode
 
 if TYPE_CHECKING:
     from traceability.ingest import Loader
@@ -125,7 +126,7 @@ def _term(value: Any) -> str | None:
     """A vocabulary value as its bare word: 'shipping', CBV URIs and URNs alike."""
     if not isinstance(value, str):
         return None
-    for urn, web in _URN_VOCAB:
+    for urn, web in URN_VOCAB:
         if value.startswith(urn):
             return value[len(urn) :]
         if value.startswith(web):
@@ -189,10 +190,10 @@ class _Importer:
     def party(self, uri: Any) -> str | None:
         if not isinstance(uri, str) or not uri:
             return None
-        ours = _ours(uri, "party")
+        ours = ours_in(uri, "party")
         if ours:
             return ours
-        gln = _gln_of(uri)
+        gln = gln_of(uri)
         if gln:
             known = self.load.known["gln"]
             if gln not in known:
@@ -229,7 +230,7 @@ class _Importer:
             return plot[:MAX_ID]
         for name in ("readPoint", "bizLocation"):
             where = self.ev.get(name)
-            found = _ours(where.get("id", ""), "plot") if isinstance(where, dict) else None
+            found = ours_in(where.get("id", ""), "plot") if isinstance(where, dict) else None
             if found:
                 return found[:MAX_ID]
         return None
@@ -306,7 +307,7 @@ class _Importer:
         for item in self.ev.get("bizTransactionList") or []:
             ref = item.get("bizTransaction") if isinstance(item, dict) else None
             if isinstance(ref, str):
-                ours = _ours(ref, "shipment")
+                ours = ours_in(ref, "shipment")
                 found = ours if ours is not None else ref
                 return found if 0 < len(found) <= MAX_ID else None
         return None
@@ -324,7 +325,7 @@ class _Importer:
         carrier = self.party(self.ext.get("carrierID")) or sender
         device = self.ext.get("deviceID")
         if isinstance(device, str):
-            device = _ours(device, "device") or device
+            device = ours_in(device, "device") or device
         row = {
             "shipment_id": sid, "carrier_id": carrier, "device_id": device[:MAX_ID] if
             isinstance(device, str) else None, "from_party": sender, "to_party": receiver,
@@ -407,7 +408,7 @@ class _Importer:
                     extra.setdefault(str(when), {})[r["component"][:3]] = value
             for device, when, temp in temps:
                 t, off = _parse_time(when, None)
-                dev = _ours(device, "device") or device
+                dev = ours_in(device, "device") or device
                 if t is None or not dev or len(dev) > MAX_ID:
                     continue
                 more = extra.get(str(when), {})
@@ -536,7 +537,7 @@ def _apply_master(load: Loader, rec: dict[str, Any], event_id: str) -> list[str]
     county = county if county and re.fullmatch(r"\d{6}", county) else None
     pid, plot, gtin = h.get("partyID"), h.get("plotID"), h.get("gtin")
     if isinstance(pid, str) and 0 < len(pid) <= MAX_ID and h.get("role") in ROLES:
-        gln = _gln_of(eid)
+        gln = gln_of(eid)
         if gln:
             load.known["gln"][gln] = pid
         load.event_fields["party_id"] = pid

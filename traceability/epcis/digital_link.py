@@ -47,11 +47,11 @@ def _split(body: str, total: int) -> tuple[str, str] | None:
 
 def _gtin14(cp: str, item: str) -> str:
     body = item[:1] + cp + item[1:]
-    return body + _check_digit(body)
+    return body + check_digit(body)
 
 
 def _keyed(cp: str, ref: str) -> str:
-    return cp + ref + _check_digit(cp + ref)
+    return cp + ref + check_digit(cp + ref)
 
 
 def _epc_to_dl(uri: str) -> str | None:
@@ -176,7 +176,8 @@ def normalise_gs1_uri(uri: str) -> str | None:
     return None
 
 
-def _check_digit(body: str) -> str:
+def check_digit(body: str) -> str:
+    """The GS1 check digit of a key's digits (GTIN, GLN, SSCC...), by biip."""
     from biip.checksums import gs1_standard_check_digit
 
     return str(gs1_standard_check_digit(body))

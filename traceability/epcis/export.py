@@ -17,8 +17,8 @@ from traceability.epcis.ids import (
     HEITU_NS,
     VTYPE_CLASS,
     VTYPE_LOCATION,
-    _base,
     lot_class,
+    our_base,
     our_uri,
     party_id_uri,
     party_location,
@@ -162,7 +162,7 @@ class _Exporter:
         ilmd = {
             _h("step"): ev["step"],
             _h("units"): out.get("units"),
-            _h("gtin"): out.get("gtin") if klass.startswith(_base()) else None,
+            _h("gtin"): out.get("gtin") if klass.startswith(our_base()) else None,
         }
         biz = {"packing": "packing", "splitting": "repackaging"}.get(ev["step"], "commissioning")
         owner = [{"type": "owning_party", "destination": self.who(rec["processor_id"])}]

@@ -111,7 +111,9 @@ _VOCAB_PREFIX = {
     "component": CBV + "Comp-",
     "measurement": GS1_VOC,
 }
-_URN_VOCAB = (
+#: CBV 1.x URN vocabularies and their CBV 2.0 web URIs: the hash writes the web form, capture
+#: reads either as a bare word.
+URN_VOCAB = (
     ("urn:epcglobal:cbv:bizstep:", CBV + "BizStep-"),
     ("urn:epcglobal:cbv:disp:", CBV + "Disp-"),
     ("urn:epcglobal:cbv:btt:", CBV + "BTT-"),
@@ -292,7 +294,7 @@ def _number(value: str) -> str:
 
 @lru_cache(maxsize=1 << 16)
 def _canonical(value: str) -> str:
-    for urn, web in _URN_VOCAB:
+    for urn, web in URN_VOCAB:
         value = value.replace(urn, web)
     value = _number(value)
     return normalise_gs1_uri(value) or value

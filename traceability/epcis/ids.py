@@ -9,7 +9,7 @@ from urllib.parse import quote, unquote
 
 from traceability import config
 from traceability.contract import MAX_ID
-from traceability.epcis.digital_link import _check_digit, normalise_gs1_uri
+from traceability.epcis.digital_link import check_digit, normalise_gs1_uri
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 #: Our extension vocabulary (event extensions, ILMD and master data attributes), prefix "heitu".
@@ -22,17 +22,19 @@ VTYPE_LOCATION = "urn:epcglobal:epcis:vtype:BusinessLocation"
 VTYPE_CLASS = "urn:epcglobal:epcis:vtype:EPCClass"
 
 
-def _base() -> str:
+def our_base() -> str:
+    """The resolver's root, under which our own URIs live (``HEITU_RESOLVER``)."""
     return f"https://{config.resolver().strip().strip('/')}/"
 
 
 def our_uri(kind: str, value: str) -> str:
     """Our stable URI for a lot, party, plot, device or shipment without a GS1 key."""
-    return f"{_base()}{kind}/{quote(value, safe='')}"
+    return f"{our_base()}{kind}/{quote(value, safe='')}"
 
 
-def _ours(uri: str, kind: str) -> str | None:
-    prefix = f"{_base()}{kind}/"
+def ours_in(uri: str, kind: str) -> str | None:
+    """The value of one of our URIs of ``kind`` (``our_uri``'s inverse); None for others."""
+    prefix = f"{our_base()}{kind}/"
     if uri.startswith(prefix) and "/" not in uri[len(prefix) :]:
         return unquote(uri[len(prefix) :])
     return None
@@ -93,7 +95,7 @@ def party_id_uri(party_id: str, gln: str | None) -> str:
     return our_uri("party", party_id)
 
 
-def _gln_of(uri: str) -> str | None:
+def gln_of(uri: str) -> str | None:
     """The GLN behind an SGLN/PGLN URN or a Digital Link 414/417 URI."""
     dl = normalise_gs1_uri(uri)
     m = re.match(r"https://id\.gs1\.org/41[47]/(\d{13})(?:/254/.*)?$", dl or "")
@@ -106,14 +108,14 @@ def lot_of(uri: str) -> tuple[str, str | None] | None:
     Our lot URIs give the lot id back; a GTIN + lot (LGTIN URN or Digital Link 01/10) gives
     the lot with its GTIN; any other identifier (a serialised item, a foreign class) is a lot
     whose id is the URI itself, so that the same URI named again links up."""
-    ours = _ours(uri, "lot")
+    ours = ours_in(uri, "lot")
     if ours is not None:
         return (ours, None) if 0 < len(ours) <= MAX_ID else None
     m = re.match(r"urn:epc:class:lgtin:(\d+)\.(\d+)\.(.+)$", uri)
     if m and len(m.group(1)) + len(m.group(2)) == 13:
         body = m.group(2)[0] + m.group(1) + m.group(2)[1:]
         lot = unquote(m.group(3))
-        return (lot, body + _check_digit(body)) if len(lot) <= MAX_ID else None
+        return (lot, body + check_digit(body)) if len(lot) <= MAX_ID else None
     m = re.match(r"https?://[^/?#]+(?:/[^?#]*)?/01/(\d{14})/10/([^/?#]+)$", uri)
     if m:
         lot = unquote(m.group(2))

@@ -8,12 +8,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from landing import HeituError
 from traceability import config
+from traceability.errors import HeituError
 
 
 class EpcisError(HeituError):
-    pass
+    """The GS1 EPCIS JSON schema itself cannot be read."""
 
 
 #: Unmodified copies of ../shared/epcis/ shipped with the package (gs1_epcis/README.md).
