@@ -22,8 +22,7 @@ import numpy as np
 
 from geo import crs as crs_rules
 from geo.geometry import GeometryProblem, polygon_parts, to_geojson_many
-from traceability.errors import UnreadableFile
-from traceability.readers import decode
+from landing import UnreadableFile, decode
 
 
 class Features(NamedTuple):

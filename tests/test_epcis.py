@@ -1,6 +1,6 @@
 """GS1 EPCIS 2.0: exports validate against the official schema, event ids are GS1's event
 hashes, the GS1 examples import, and export -> import into an empty store gives the same trace
-answers on SQLite and PostgreSQL (traceability/epcis.py, docs/epcis.md)."""
+answers on SQLite and PostgreSQL (traceability/epcis/, docs/epcis.md)."""
 
 from __future__ import annotations
 
@@ -309,13 +309,13 @@ def test_a_whole_store_export_is_the_same_whatever_its_chunks(
     """The whole-store export maps EXPORT_CHUNK store events at a time: an event must name
     things the same way whichever chunk holds the rows it names (a shipment and the packing of
     the lot it carries, a sale and its lot)."""
-    from traceability import epcis
+    from traceability.epcis import export
 
     pipeline.ingest_dir(write_season(inbox), store_url)
     eng = open_store(store_url)
     whole = home / "whole.jsonld"
     export_epcis(eng, whole)
-    monkeypatch.setattr(epcis, "EXPORT_CHUNK", 1)
+    monkeypatch.setattr(export, "EXPORT_CHUNK", 1)
     piecewise = home / "piecewise.jsonld"
     written = export_epcis(eng, piecewise)
     a, b = (json.loads(p.read_text(encoding="utf-8")) for p in (whole, piecewise))

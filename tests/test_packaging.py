@@ -15,7 +15,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("traceability", "geo")  # what the wheel ships (pyproject's packages)
+PACKAGES = ("traceability", "geo", "landing")  # what the wheel ships (pyproject's packages)
 
 #: Declared without being imported: what the code needs through another package.
 NEEDED_UNIMPORTED = {

@@ -34,7 +34,7 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What the build reads: pyproject's packages, the sql/ it maps into the wheel, the readme.
-SOURCES = ("pyproject.toml", "README.md", "traceability", "geo", "sql")
+SOURCES = ("pyproject.toml", "README.md", "traceability", "geo", "landing", "sql")
 
 
 def _run(cmd: list[str], *, timeout: float = 120, **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -132,7 +132,7 @@ def test_wheel_installed_in_a_fresh_venv_traces_and_serves(tmp_path: Path) -> No
     # no package-data pattern takes) and every query
     expected = {
         f.relative_to(src).as_posix()
-        for package in ("traceability", "geo")
+        for package in ("traceability", "geo", "landing")
         for f in (src / package).rglob("*")
         if f.is_file() and "__pycache__" not in f.parts
     } | {f"traceability/sql/{f.name}" for f in (src / "sql").glob("*.sql")}

@@ -437,7 +437,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_export_plots(args: argparse.Namespace) -> int:
-    from geo.export import ExportError, export_plots
+    from traceability.origin import ExportError, export_plots
 
     try:
         doc = export_plots(_engine(), args.county, Path(args.out))
@@ -461,7 +461,7 @@ def cmd_export_open(args: argparse.Namespace) -> int:
 
 
 def cmd_export_origin(args: argparse.Namespace) -> int:
-    from geo.export import ExportError, export_origin
+    from traceability.origin import ExportError, export_origin
 
     try:
         doc = export_origin(_engine(), args.lot, Path(args.out))

@@ -25,10 +25,20 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, text
 
 from traceability import models as m
-from traceability.readers import FieldError, decode
+from traceability.readers import FieldError, decode, jsonl_row
+from traceability.writes import (
+    FileReport,
+    Item,
+    RejectRow,
+    check_id_lengths,
+    content_hash,
+    insert_tuples,
+    reject_row,
+    save_rejects,
+    settle_rejects,
+)
 
 if TYPE_CHECKING:
-    from traceability.ingest import FileReport
     from traceability.sources import Telemetry
 
 _FIELDS = ("device_id", "ts", "temp_c", "humidity_pct", "lon", "lat")
@@ -132,18 +142,6 @@ def load_readings(
     conn: Connection, src: Telemetry, path: Path, file: str, now: datetime
 ) -> FileReport:
     """Load one telemetry file in the caller's transaction; the row path's rules, set-wise."""
-    from traceability.ingest import (
-        FileReport,
-        Item,
-        RejectRow,
-        _check_id_lengths,
-        _resolve,
-        _save_rejects,
-        content_hash,
-        insert_tuples,
-        reject_row,
-    )
-    from traceability.readers import jsonl_row
 
     text_, _ = decode(path)
     lines = text_.splitlines()
@@ -188,7 +186,7 @@ def load_readings(
                 if row.problem:
                     raise FieldError(row.problem_field, row.problem)
                 p = src.parse(row.fields)
-                _check_id_lengths(src, p)
+                check_id_lengths(src, p)
             except FieldError as exc:
                 rejects.append(reject_row(src, Item(file, row), None, exc.field, exc.reason))
                 report.rejected += 1
@@ -219,8 +217,8 @@ def load_readings(
             rejects.append(reject_row(src, Item(file, row), key, None, reason))
             report.rejected += 1
     insert_tuples(conn, m.Reading.__table__, COLUMNS, loaded)
-    _resolve(conn, src.name, loaded_keys, [], now)
-    _save_rejects(conn, rejects, now)
+    settle_rejects(conn, src.name, loaded_keys, [], now)
+    save_rejects(conn, rejects, now)
     return report
 
 

@@ -1,23 +1,13 @@
-"""Errors that reach users: each names the file (and line and field where there is one)."""
+"""Errors that reach users: each names the file (and line and field where there is one).
+
+``HeituError`` and ``UnreadableFile`` are defined in ``landing``, below ``geo`` too.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from landing import HeituError, UnreadableFile
 
-
-class HeituError(Exception):
-    """Base of the errors the CLI turns into a message and an exit code."""
-
-    exit_code = 1
-
-
-class UnreadableFile(HeituError):
-    """A whole input file could not be parsed: the task or command fails, naming the file."""
-
-    def __init__(self, path: Path | str, cause: str) -> None:
-        self.path = str(path)
-        self.cause = cause
-        super().__init__(f"{self.path}: cannot read file: {cause}")
+__all__ = ["HeituError", "NotFound", "StoreUnreachable", "UnreadableFile"]
 
 
 class StoreUnreachable(HeituError):

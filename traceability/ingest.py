@@ -13,21 +13,34 @@ Each file is one transaction: a crash half-way leaves nothing of it, and the re-
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Engine, Table, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Engine, select, text, update
 
 from traceability import models as m
 from traceability.errors import UnreadableFile
-from traceability.readers import FieldError, Row, as_text
-from traceability.sources import MAX_ID, SOURCES, Parsed, Shipments, Source
+from traceability.readers import FieldError, Row
+from traceability.sources import SOURCES, Parsed, Shipments, Source
+from traceability.sqlrun import chunks as _chunks
 from traceability.store import touch
+from traceability.writes import (
+    FileReport,
+    Item,
+    JSONText,
+    RejectRow,
+    canonical_json,
+    check_id_lengths,
+    content_hash,
+    insert_rows,
+    raw_fields,
+    reject_row,
+    save_rejects,
+    settle_rejects,
+)
 
 CHUNK = 500  # keys per IN (...) query: well under SQLite's variable limit
 
@@ -65,55 +78,9 @@ DEFAULT_STEP = {
 }
 
 
-#: The canonical JSON of a record (sorted keys, no spaces), made once: ``json.dumps`` with these
-#: options builds a new encoder on every call, a third of the hashing time.
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
-).encode
-
-
-def content_hash(obj: Any) -> str:
-    """SHA-256 of the record's canonical JSON: what makes a re-delivery "the same record"."""
-    return hashlib.sha256(_CANONICAL(obj).encode()).hexdigest()
-
-
-class JSONText(str):
-    """JSON already serialised: ``insert_rows`` stores it as it is in a JSON column."""
-
-    __slots__ = ()
-
-
-def raw_fields(fields: dict[str, Any]) -> dict[str, str]:
-    """A read row's fields as text, as a reject keeps them (JSON lines keep numbers typed)."""
-    if all(type(v) is str for v in fields.values()):
-        return fields
-    return {k: as_text(v) for k, v in fields.items()}
-
-
 def label(path: Path) -> str:
     """How a file is named in the store: its landing-zone folder and name (files get archived)."""
     return f"{path.parent.name}/{path.name}"
-
-
-@dataclass
-class Item:
-    """A row to load: read from a file now, or a parked record being retried."""
-
-    file: str
-    row: Row
-
-
-@dataclass
-class FileReport:
-    file: str
-    loaded: int = 0
-    unchanged: int = 0
-    parked: int = 0
-    rejected: int = 0
-    error: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass
@@ -235,114 +202,10 @@ class Loader:
             insert_rows(self.conn, TABLES[table], rows)
 
 
-def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows (dicts keyed by column name) in bulk. Values go through the columns' own
-    SQLAlchemy bind processors (UTC times, JSON), so the stored values are those a Core
-    ``insert()`` writes, without its per-row statement machinery."""
-    if not rows:
-        return
-    names = set().union(*rows)
-    cols = [c for c in table.columns if c.name in names]
-    dialect = conn.dialect
-    data_cols = []
-    for c in cols:
-        values = [r.get(c.name) for r in rows]
-        proc = c.type._cached_bind_processor(dialect)
-        if dialect.name == "sqlite" and isinstance(c.type, m.UTCDateTime):
-            proc = _sqlite_utc_text  # what the type's processors make, in one C call
-        if proc is not None and isinstance(c.type, JSON):
-            values = [str(v) if type(v) is JSONText else proc(v) for v in values]
-        elif proc is not None:
-            values = [proc(v) for v in values]
-        data_cols.append(values)
-    insert_tuples(conn, table, [c.name for c in cols], list(zip(*data_cols, strict=True)))
-
-
-def _sqlite_utc_text(value: datetime | None) -> str | None:
-    """An aware time as ``UTCDateTime`` stores it on SQLite: naive UTC text with microseconds."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to the store; readers must attach an offset")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def insert_tuples(
-    conn: Connection, table: Table, names: Sequence[str], data: list[tuple[Any, ...]]
-) -> None:
-    """Insert rows of values already in the store's form on the transaction's own DB-API
-    connection: ``executemany`` on SQLite, ``COPY`` on PostgreSQL."""
-    if not data:
-        return
-    col_list = ", ".join(names)
-    cur = conn.connection.cursor()
-    try:
-        if conn.dialect.name == "postgresql":
-            with cur.copy(f"COPY {table.name} ({col_list}) FROM STDIN") as copy:
-                for row in data:
-                    copy.write_row(row)
-        else:
-            marks = ", ".join("?" * len(names))
-            cur.executemany(f"INSERT INTO {table.name} ({col_list}) VALUES ({marks})", data)
-    finally:
-        cur.close()
-
-
 FLOW_ORDER: dict[str, Any] = {
     "sale": lambda r: (r["lot_id"], r["retailer_id"]),
     "shipment_lot": lambda r: (r["lot_id"], r["shipment_id"]),
 }
-
-
-def _chunks(seq: Sequence[Any] | list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
-    seq = list(seq)
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
-
-
-@dataclass
-class RejectRow:
-    source: str
-    record_key: str
-    raw_hash: str
-    file: str
-    line: int
-    record_id: str | None
-    field: str | None
-    reason: str
-    status: str  # waiting | rejected
-    waiting_for: str | None
-    raw: dict[str, Any]
-
-
-def reject_row(
-    src: Source, item: Item, key: str | None, fld: str | None, reason: str, *, wait: str = ""
-) -> RejectRow:
-    """The reject of one row: rejected for good, or parked (``wait`` names what it waits for)."""
-    raw = raw_fields(item.row.fields)
-    rid = key or src.raw_key(raw)
-    if rid and len(rid) > MAX_ID:
-        rid = rid[:MAX_ID]
-    return RejectRow(
-        source=src.name,
-        record_key=rid or f"{item.file}:{item.row.line}",
-        raw_hash=content_hash(raw),
-        file=item.file,
-        line=item.row.line,
-        record_id=rid,
-        field=fld,
-        reason=reason,
-        status="waiting" if wait else "rejected",
-        waiting_for=wait or None,
-        raw=raw,
-    )
-
-
-def _check_id_lengths(src: Source, p: Parsed) -> None:
-    too_long = [key for _, key in (*p.requires, *p.creates) if len(key) > MAX_ID]
-    if len(p.key) > MAX_ID or too_long:
-        bad = (too_long or [p.key])[0]
-        raise FieldError(src.id_column, f"id {bad[:40]}... is longer than {MAX_ID} characters")
 
 
 def _existing(conn: Connection, src: Source, keys: list[str]) -> dict[str, dict[str, Any]]:
@@ -438,7 +301,7 @@ def process(
             continue
         try:
             p = src.parse(item.row.fields)
-            _check_id_lengths(src, p)
+            check_id_lengths(src, p)
             parsed.append((item, p))
         except FieldError as exc:
             reject(item, None, exc.field, exc.reason)
@@ -456,7 +319,7 @@ def process(
     same_copies: list[tuple[str, str]] = []  # (key, raw hash) of copies already loaded
 
     for item, p in parsed:
-        canon = _CANONICAL(p.record)
+        canon = canonical_json(p.record)
         h = hashlib.sha256(canon.encode()).hexdigest()
         prior = existing.get(p.key)
         record_id = p.key
@@ -547,8 +410,8 @@ def process(
     load.flush()
     for c in completed:
         _complete_shipment(conn, c, now)
-    _resolve(conn, src.name, loaded_keys, same_copies, now)
-    _save_rejects(conn, rejects, now)
+    settle_rejects(conn, src.name, loaded_keys, same_copies, now)
+    save_rejects(conn, rejects, now)
     return reports, lots
 
 
@@ -565,119 +428,6 @@ def _complete_shipment(conn: Connection, c: dict[str, Any], now: datetime) -> No
         .where(m.Event.source == "shipments", m.Event.record_id == c["key"])
         .values(content_hash=c["hash"], payload=rec)
     )
-
-
-def _resolve(
-    conn: Connection,
-    source: str,
-    loaded: list[str],
-    copies: list[tuple[str, str]],
-    now: datetime,
-) -> None:
-    """Open rejects that a load settles: every older copy of a newly loaded record (parked,
-    or rejected and since corrected), and parked copies identical to a loaded record. A
-    conflicting re-delivery stays open: re-sending the original does not settle it."""
-    t = m.Reject.__table__
-    done = {"status": "resolved", "resolved_at": now}
-    if not loaded and not copies:
-        return
-    # The source's open rejects are few (a season loads hundreds of thousands of records and
-    # rejects a handful): read their keys once instead of updating by every loaded key.
-    open_keys = set(
-        conn.execute(
-            select(t.c.record_key).where(t.c.source == source, t.c.status != "resolved")
-        ).scalars()
-    )
-    if not open_keys:
-        return
-    for chunk in _chunks(sorted(open_keys.intersection(loaded))):
-        conn.execute(
-            update(t)
-            .where(t.c.source == source, t.c.record_key.in_(chunk), t.c.status != "resolved")
-            .values(done)
-        )
-    # Parked copies identical to a loaded record: few or none, so look before updating.
-    wanted = set(copies)
-    settled: list[int] = []
-    for chunk in _chunks(sorted({key for key, _ in copies} & open_keys)):
-        rows = conn.execute(
-            select(t.c.id, t.c.record_key, t.c.content_hash).where(
-                t.c.source == source, t.c.status == "waiting", t.c.record_key.in_(chunk)
-            )
-        )
-        settled += [r.id for r in rows if (r.record_key, r.content_hash) in wanted]
-    for chunk in _chunks(settled):
-        conn.execute(update(t).where(t.c.id.in_(chunk)).values(done))
-
-
-def _save_rejects(conn: Connection, rejects: list[RejectRow], now: datetime) -> None:
-    """Upsert by (source, record_key, content_hash): a re-delivered bad record is one row."""
-    if not rejects:
-        return
-    t = m.Reject.__table__
-    by_id: dict[tuple[str, str], RejectRow] = {}
-    for r in rejects:
-        by_id[(r.record_key, r.raw_hash)] = r  # last one in a batch wins
-    found: dict[tuple[str, str], tuple[int, str]] = {}
-    keys = sorted({k for k, _ in by_id})
-    for chunk in _chunks(keys):
-        for row in conn.execute(
-            select(t.c.id, t.c.record_key, t.c.content_hash, t.c.status).where(
-                t.c.source == rejects[0].source, t.c.record_key.in_(chunk)
-            )
-        ):
-            found[(row.record_key, row.content_hash)] = (row.id, row.status)
-    new: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
-    changed_seen: list[dict[str, Any]] = []
-    for ident, r in by_id.items():
-        values = {
-            "file": r.file,
-            "line": r.line,
-            "record_id": r.record_id,
-            "field": r.field,
-            "reason": r.reason,
-            "status": r.status,
-            "waiting_for": r.waiting_for,
-            "last_seen": now,
-            "resolved_at": now if r.status == "resolved" else None,
-        }
-        if ident in found:
-            rid, status = found[ident]
-            if status == "resolved":  # settled before: seeing the same copy again keeps it so
-                changed_seen.append({"rid": rid, "last_seen": now})
-                continue
-            changed.append({"rid": rid, **values})
-        else:
-            new.append(
-                {
-                    **values,
-                    "source": r.source,
-                    "record_key": r.record_key,
-                    "content_hash": r.raw_hash,
-                    "raw": r.raw,
-                    "first_seen": now,
-                }
-            )
-    for chunk in _chunks(new, 5000):
-        conn.execute(insert(t), chunk)
-    if changed:
-        cols = (
-            "file",
-            "line",
-            "record_id",
-            "field",
-            "reason",
-            "status",
-            "waiting_for",
-            "last_seen",
-            "resolved_at",
-        )
-        stmt = update(t).where(t.c.id == bindparam("rid")).values({c: bindparam(c) for c in cols})
-        conn.execute(stmt, changed)
-    if changed_seen:
-        stmt = update(t).where(t.c.id == bindparam("rid")).values(last_seen=bindparam("last_seen"))
-        conn.execute(stmt, changed_seen)
 
 
 # --- entry points ------------------------------------------------------------------------------

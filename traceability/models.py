@@ -27,8 +27,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from traceability.contract import MAX_ID
+
 #: Every identifier column (records, parties, plots, lots, devices); ingest rejects longer ids.
-ID = String(128)
+ID = String(MAX_ID)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

@@ -15,55 +15,13 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from traceability.errors import UnreadableFile
+from landing import UnreadableFile, decode
+from traceability.contract import FieldError, Row
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-class Row(NamedTuple):
-    line: int
-    fields: dict[str, str]  # normalised header -> cell text ("" = missing)
-    problem: str | None = None  # a problem found while reading (wrong number of cells...)
-    problem_field: str | None = None
-
-
-class FieldError(ValueError):
-    """A field broke a rule: permanent reject naming the field."""
-
-    def __init__(self, field: str | None, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}" if field else reason)
-
-
-def decode(path: Path) -> tuple[str, str]:
-    """Text of a contract file and the encoding found: UTF-8 (with or without BOM) or GB18030.
-
-    Strict decoding decides: UTF-8 is tried first because valid GB18030 text is almost never
-    valid UTF-8, while GB18030 accepts nearly any byte string, so it cannot go first.
-    """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UnreadableFile(path, exc.strerror or str(exc)) from exc
-    if data.startswith(b"\xef\xbb\xbf"):
-        try:
-            return data[3:].decode("utf-8"), "utf-8-sig"
-        except UnicodeDecodeError as exc:
-            raise UnreadableFile(path, f"starts with a UTF-8 BOM but is not UTF-8: {exc}") from exc
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030"), "gb18030"
-    except UnicodeDecodeError as exc:
-        raise UnreadableFile(
-            path, f"text is neither UTF-8 nor GB18030 (byte {exc.start} is not valid)"
-        ) from exc
 
 
 def normalise_header(name: str) -> str:

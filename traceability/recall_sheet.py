@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, bindparam, text
 
+from traceability.sqlrun import chunks
+
 __all__ = ["EVENT_COLUMNS", "STOCK_COLUMNS", "sheet_rows", "stock_path", "write_recall_sheet"]
 
 #: Ids per ``IN`` list: below SQLite's old 999-variable limit, small enough for any planner.
@@ -141,15 +143,10 @@ def _stmt(sql: str) -> Any:
     return text(sql).bindparams(bindparam("ids", expanding=True))
 
 
-def _chunks(items: Sequence[str]) -> Iterator[list[str]]:
-    for i in range(0, len(items), CHUNK):
-        yield list(items[i : i + CHUNK])
-
-
 def _select(conn: Connection, sql: str, ids: Iterable[str | None]) -> list[Any]:
     keys = sorted({i for i in ids if i is not None})
     rows: list[Any] = []
-    for chunk in _chunks(keys):
+    for chunk in chunks(keys, CHUNK):
         rows += conn.execute(_stmt(sql), {"ids": chunk}).all()
     return rows
 

@@ -8,15 +8,24 @@ its rows through the ``Loader`` once those keys exist. ``ingest.py`` runs them a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from traceability import gs1
-from traceability.readers import (
+from traceability.contract import (
+    CHANNELS,
+    MAX_ID,
+    PROCESSING_STEPS,
+    PRODUCTION_EVENTS,
+    ROLES,
+    STORAGE,
+    UNITS,
     FieldError,
+    Parsed,
     Row,
+)
+from traceability.readers import (
     choice,
     county_code,
     extras,
@@ -33,31 +42,12 @@ from traceability.readers import (
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from traceability.ingest import FileReport, Loader
-
-ROLES = ("farm", "coop", "processor", "carrier", "warehouse", "retailer")
-STORAGE = ("ambient", "cool", "chilled", "frozen")
-UNITS = ("kg", "bag", "box")
-PRODUCTION_EVENTS = ("sowing", "input", "harvest")
-PROCESSING_STEPS = ("drying", "milling", "packing", "blending", "splitting")
-CHANNELS = ("store", "ecommerce", "wholesale")
-
-#: Longest id (record, party, plot, lot, device) accepted; longer ones are rejected.
-MAX_ID = 128
+    from traceability.ingest import Loader
+    from traceability.writes import FileReport
 
 # Mainland China with a margin: a party outside it has swapped or mistyped coordinates.
 CHINA_LON = (73.0, 135.5)
 CHINA_LAT = (18.0, 53.6)
-
-
-@dataclass
-class Parsed:
-    key: str  # the source's record id: what makes a re-delivery "the same record"
-    record: dict[str, Any]  # normalised values (JSON-able); hashed for re-delivery checks
-    requires: list[tuple[str, str]] = field(default_factory=list)  # (kind, key) to exist first
-    creates: list[tuple[str, str]] = field(default_factory=list)  # (kind, key) it makes
-    time: datetime | None = None
-    offset: int | None = None
 
 
 class Source:
@@ -627,7 +617,7 @@ class Epcis(Source):
 
     The document is checked against the GS1 schema as a whole; a schema-valid event is always
     stored, never parked (the capture rule), and adds the lots, edges, shipments, readings and
-    sales it implies where they are missing. Mapping and ids: traceability/epcis.py,
+    sales it implies where they are missing. Mapping and ids: traceability/epcis/,
     docs/epcis.md."""
 
     id_column = None  # an event is named by its eventID (or hash) once parsed

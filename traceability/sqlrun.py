@@ -20,12 +20,12 @@ from __future__ import annotations
 import re
 import threading
 from collections import namedtuple
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from traceability.config import SQL_DIR
 
@@ -35,8 +35,22 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 #: (~7 % of the recall at 200,000 plots, bench/lineage.py). Pages are only held once read.
 SQLITE_CACHE = -65536
 
+#: Keys per ``IN (...)`` list when a query runs a chunk of keys at a time: well under SQLite's
+#: old 999-variable limit, small enough for any planner.
+CHUNK = 500
+
+T = TypeVar("T")
+
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")  # :name, not a PostgreSQL ::cast
 _IN_LIST = re.compile(r"\bIN\s+:(\w+)", re.IGNORECASE)
+
+
+def chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
+    """``items`` in order, in lists of at most ``size``: the ``IN`` lists of a query run once
+    per chunk of keys (the ingest engine, the EPCIS export, the recall sheet)."""
+    seq = list(items)
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
 
 
 @cache
