@@ -46,7 +46,7 @@ apt:
 test: lint apt node_modules/.installed
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
-LINTED := traceability geo dags tests bench
+LINTED := traceability geo landing dags tests bench
 lint: install
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
