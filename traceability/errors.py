@@ -11,6 +11,12 @@ class HeituError(Exception):
     exit_code = 1
 
 
+class UsageError(HeituError):
+    """A malformed question: an option missing or out of range, a date that is not one."""
+
+    exit_code = 2
+
+
 class UnreadableFile(HeituError):
     """A whole input file could not be parsed: the task or command fails, naming the file."""
 
@@ -21,6 +27,8 @@ class UnreadableFile(HeituError):
 
 
 class StoreUnreachable(HeituError):
+    """The store's database cannot be reached or migrated: the URL and the driver's reason."""
+
     def __init__(self, url: str, cause: str) -> None:
         super().__init__(f"store {url!r} is unreachable: {cause}")
 
@@ -29,3 +37,7 @@ class NotFound(HeituError):
     """A lot, plot or code asked for on the command line is not in the store."""
 
     exit_code = 1
+
+
+class LineageCycle(HeituError):
+    """A lot's lineage goes deeper than the walk follows: a cycle in the records."""
