@@ -45,6 +45,7 @@ __all__ = [
     "Store",
     "TraceBack",
     "TraceForward",
+    "recall_window",
 ]
 
 #: What a recall can start from: ``Store.recall(kind, key)``.
@@ -222,9 +223,24 @@ class Reject(Result):
     waiting_for: str | None
 
 
-def _when(value: str | date | datetime | None, *, end: bool, name: str) -> datetime | None:
-    """A recall window's bound: an ISO date or time (naive means Asia/Shanghai), a date or a
-    datetime. A bare date as the end includes that whole day."""
+When = str | date | datetime | None
+
+
+def recall_window(
+    date_from: When, date_to: When, names: tuple[str, str] = ("date_from", "date_to")
+) -> tuple[datetime | None, datetime | None]:
+    """A recall's window [from, to) from ISO dates or times (naive means Asia/Shanghai), dates
+    or datetimes; a bare date as the end includes that whole day. UsageError, naming the
+    bound by ``names`` (the CLI says ``--from``/``--to``), for a bound that is not a date or
+    an empty window."""
+    start = _when(date_from, end=False, name=names[0])
+    end = _when(date_to, end=True, name=names[1])
+    if start and end and start >= end:
+        raise UsageError(f"{names[0]} {date_from} is not before {names[1]} {date_to}")
+    return start, end
+
+
+def _when(value: When, *, end: bool, name: str) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -374,9 +390,7 @@ class Store:
         from traceability.sources import source_for
 
         batches: dict[str, list[Path]] = {}
-        for p in paths:
-            if not p.is_file():
-                raise UsageError(f"{p}: no such file")
+        for p in paths:  # a file that is gone is reported under ``unreadable``, like a bad one
             folder = source or p.parent.name
             if folder not in SOURCES:
                 raise UsageError(
@@ -414,8 +428,8 @@ class Store:
         kind: str,
         key: str,
         *,
-        date_from: str | date | datetime | None = None,
-        date_to: str | date | datetime | None = None,
+        date_from: When = None,
+        date_to: When = None,
         xlsx: str | Path | None = None,
         csv: str | Path | None = None,
         on_progress: SheetProgress | None = None,
@@ -433,10 +447,7 @@ class Store:
             raise UsageError(f"recall by {kind!r}: expected one of {', '.join(RECALL_KINDS)}")
         if kind == "county" and not re.fullmatch(r"[0-9]{6}", key):
             raise UsageError(f"county {key!r}: a county is its 6-digit code, e.g. 230184")
-        start = _when(date_from, end=False, name="from")
-        end = _when(date_to, end=True, name="to")
-        if start and end and start >= end:
-            raise UsageError(f"from {date_from} is not before to {date_to}")
+        start, end = recall_window(date_from, date_to)
         sheets = [(fmt, Path(p)) for fmt, p in (("xlsx", xlsx), ("csv", csv)) if p]
         # the spreadsheets read the store through SQLAlchemy: then so does the recall
         doc = recall(self.engine if sheets else self._reader, kind, key, start, end)
