@@ -456,7 +456,8 @@ class Store:
             from traceability.recall_sheet import write_recall_sheet
 
             for fmt, p in sheets:
-                out = write_recall_sheet(self.engine, doc, p, fmt, on_progress=on_progress)
+                progress = {"on_progress": on_progress} if on_progress else {}
+                out = write_recall_sheet(self.engine, doc, p, fmt, **progress)
                 written += [str(f) for f in out]
         doc["files"] = written
         return Recall._of(doc)
