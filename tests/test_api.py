@@ -212,7 +212,9 @@ def test_retry_parked_as_dict(store: Store) -> None:
 # --- files, folders, sources ----------------------------------------------------------------
 
 
-def test_ingest_one_file_finds_its_source_from_its_folder(store_url: str, home: Path) -> None:
+def test_ingest_one_file_finds_its_source_from_its_folder(
+    store_url: str, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     inbox = write_season(home / "inbox", sales=False)
     with Store.open(store_url) as store:
         first = store.ingest(inbox)
@@ -228,6 +230,8 @@ def test_ingest_one_file_finds_its_source_from_its_folder(store_url: str, home: 
         assert again.loaded == 0 and again.unchanged > 0
         # a source folder on its own, and a file kept elsewhere with source= given
         assert store.ingest(inbox / "sales").unchanged == 2
+        doc = heitu_json(capsys, "ingest", str(inbox / "sales"))  # the command does the same
+        assert list(doc["sources"]) == ["sales"] and doc["sources"]["sales"]["unchanged"] == 2
         elsewhere = home / "drop" / "sales-2026-10.csv"
         write_csv(elsewhere, SALES)
         assert store.ingest(elsewhere, source="sales").unchanged == 2

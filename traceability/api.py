@@ -21,6 +21,7 @@ brings the engine in (and migrates).
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
@@ -294,9 +295,12 @@ class Store:
         return self._engine
 
     def close(self) -> None:
-        """Close the store's pooled connections; opening it again costs a new connection."""
-        if self._engine is not None:
-            self._engine.dispose()
+        """Close the store's pooled connections (a later call opens new ones)."""
+        if "traceability.store" in sys.modules:  # else no engine was ever made: nothing open
+            from traceability.store import engine_for
+
+            # the engine a load or check used, too: one per URL in the process
+            engine_for(self.url).dispose()
 
     def __enter__(self) -> Store:
         return self
