@@ -203,6 +203,25 @@ def test_rejects_as_dict(store: Store, capsys: pytest.CaptureFixture[str]) -> No
     assert printed([r.as_dict() for r in rejects]) == heitu_json(capsys, "rejects")
 
 
+def test_declared_recalls_as_dict(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    declared = store.declare_recall("plot", "P3", "残留超标")
+    assert declared.active and declared.scope == "plot" and declared.lifted_at is None
+    listed = heitu_json(capsys, "recalls")
+    assert listed == printed([r.as_dict() for r in store.recalls()])
+    assert declared.as_dict() in listed
+    lifted = heitu_json(capsys, "recall", "lift", str(declared.id))
+    assert lifted["active"] is False and store.recalls() == []
+    assert [r.as_dict() for r in store.recalls(include_lifted=True)][-1] == lifted
+    with pytest.raises(HeituError, match="lifted already"):
+        store.lift_recall(declared.id)
+    with pytest.raises(NotFound):
+        store.declare_recall("lot", "NOPE", "typo")
+    with pytest.raises(UsageError):
+        store.declare_recall("township", "101", "no such scope")
+    with pytest.raises(UsageError):
+        store.declare_recall("lot", "K1", "   ")
+
+
 def test_retry_parked_as_dict(store: Store) -> None:
     retried = store.retry_parked()
     assert retried.loaded == 0 and retried.waiting == 0

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from traceability.api import (
         Code,
         Codes,
+        DeclaredRecall,
         Findings,
         Ingest,
         Recall,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Code",
     "Codes",
+    "DeclaredRecall",
     "Findings",
     "HeituError",
     "Ingest",
@@ -63,6 +65,7 @@ __all__ = [
 _LAZY = {
     "Code",
     "Codes",
+    "DeclaredRecall",
     "Findings",
     "Ingest",
     "Recall",

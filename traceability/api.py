@@ -37,6 +37,7 @@ __all__ = [
     "RECALL_KINDS",
     "Code",
     "Codes",
+    "DeclaredRecall",
     "Findings",
     "Ingest",
     "Recall",
@@ -167,6 +168,21 @@ class Recall(Result):
     unsold: list[dict[str, Any]]
     totals: dict[str, Any]
     files: list[str]
+
+
+@dataclass(frozen=True)
+class DeclaredRecall(Result):
+    """A recall a bureau declared (``heitu recall declare``, ``lift``, ``recalls``): every
+    page, page JSON and linkset of a lot whose chain holds ``scope`` ``key`` says so while it
+    is ``active``. Times are ISO text in UTC."""
+
+    id: int
+    scope: str
+    key: str
+    reason: str
+    declared_at: str
+    lifted_at: str | None
+    active: bool
 
 
 @dataclass(frozen=True)
@@ -465,6 +481,34 @@ class Store:
                 written += [str(f) for f in out]
         doc["files"] = written
         return Recall._of(doc)
+
+    def declare_recall(self, scope: str, key: str, reason: str) -> DeclaredRecall:
+        """Declare a recall of a ``lot``, ``input``, ``plot`` or ``county`` (a farm's recall
+        is declared plot by plot), with the reason consumers read on the page. UsageError
+        for a scope that cannot be or an empty reason; NotFound when the store knows no such
+        key (a recall of a typo would cover nothing)."""
+        from traceability.recalls import declare
+
+        if scope == "county" and not re.fullmatch(r"[0-9]{6}", key):
+            raise UsageError(f"county {key!r}: a county is its 6-digit code, e.g. 230184")
+        try:
+            return DeclaredRecall._of(declare(self.engine, scope, key, reason))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+    def lift_recall(self, recall_id: int) -> DeclaredRecall:
+        """End a declared recall: the pages switch back at once. NotFound for an unknown id,
+        HeituError for one lifted already."""
+        from traceability.recalls import lift
+
+        return DeclaredRecall._of(lift(self.engine, recall_id))
+
+    def recalls(self, *, include_lifted: bool = False) -> list[DeclaredRecall]:
+        """The declared recalls, oldest first: the active ones, or all."""
+        from traceability.recalls import list_recalls
+
+        found = list_recalls(self.engine, include_lifted=include_lifted)
+        return [DeclaredRecall._of(r) for r in found]
 
     # -- checks and codes ------------------------------------------------------------------
 

@@ -171,8 +171,6 @@ def _recall_line(doc: dict[str, Any]) -> str:
 
 
 def cmd_recall_declare(args: argparse.Namespace) -> int:
-    from traceability.recalls import declare
-
     if args.recall_id is not None:
         raise UsageError(f"unexpected argument {args.recall_id!r}")
     if args.farm is not None:
@@ -187,30 +185,23 @@ def cmd_recall_declare(args: argparse.Namespace) -> int:
     scope, key = given[0]
     if scope == "county" and not re.fullmatch(r"[0-9]{6}", key):
         raise UsageError(f"--county {key!r}: a county is its 6-digit code, e.g. 230184")
-    try:
-        doc = declare(_engine(), scope, key, args.reason)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    doc = _store().declare_recall(scope, key, args.reason).as_dict()
     _emit(args, doc, _recall_line(doc))
     return 0
 
 
 def cmd_recall_lift(args: argparse.Namespace) -> int:
-    from traceability.recalls import lift
-
     if args.recall_id is None or not args.recall_id.isdigit():
         raise UsageError("recall lift needs the recall's ID (a number; see `heitu recalls`)")
     if any(getattr(args, k) is not None for k in RECALL_OPTIONS) or args.reason:
         raise UsageError("recall lift takes only the recall's ID")
-    doc = lift(_engine(), int(args.recall_id))
+    doc = _store().lift_recall(int(args.recall_id)).as_dict()
     _emit(args, doc, _recall_line(doc))
     return 0
 
 
 def cmd_recalls(args: argparse.Namespace) -> int:
-    from traceability.recalls import list_recalls
-
-    doc = list_recalls(_engine(), include_lifted=args.all)
+    doc = [r.as_dict() for r in _store().recalls(include_lifted=args.all)]
     _emit(args, doc, "\n".join(_recall_line(d) for d in doc) or "no declared recalls")
     return 0
 
