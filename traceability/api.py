@@ -23,8 +23,8 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -59,18 +59,52 @@ FileProgress = Callable[[Path, int, int], None]
 SheetProgress = Callable[[str, int, int], None]
 
 
-@dataclass(frozen=True)
-class Result:
-    """Base of the results: typed fields over the document ``as_dict()`` returns."""
+@cache
+def _fields(cls: type) -> tuple[str, ...]:
+    """The typed fields a result class declares (annotations, base classes first)."""
+    names: dict[str, None] = {}
+    for klass in reversed(cls.__mro__):
+        for name, kind in vars(klass).get("__annotations__", {}).items():
+            if not name.startswith("_") and not str(kind).startswith("ClassVar"):
+                names[name] = None
+    return tuple(names)
 
-    _doc: Any = field(repr=False, compare=False)
-    #: field name -> key of the document where they differ (``from`` is a keyword)
+
+class Result:
+    """Base of the results: read-only typed fields over the document ``as_dict()`` returns.
+
+    A field is the document's value under its name (``_keys`` renames, ``from`` being a
+    keyword). Not dataclasses: making a dozen of them (and importing ``inspect`` for it) costs
+    about as much as ``heitu trace back``'s query on a warm store, and a trace imports this
+    module."""
+
+    __slots__ = ("_doc",)
+    #: field name -> key of the document where they differ
     _keys: ClassVar[dict[str, str]] = {}
 
+    def __init__(self, doc: Any) -> None:
+        object.__setattr__(self, "_doc", doc)
+
     @classmethod
-    def _of(cls, doc: dict[str, Any]) -> Any:
-        names = [f.name for f in fields(cls) if f.name != "_doc"]
-        return cls(doc, **{n: doc.get(cls._keys.get(n, n)) for n in names})
+    def _of(cls, doc: Any) -> Any:
+        return cls(doc)
+
+    def __getattr__(self, name: str) -> Any:  # only for names not found the usual way
+        if name in _fields(type(self)):
+            return self._doc.get(self._keys.get(name, name))
+        raise AttributeError(f"{type(self).__name__} result has no field {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} results are read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._doc == self._doc  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in _fields(type(self)))
+        return f"{type(self).__name__}({shown})"
 
     def as_dict(self) -> Any:
         """What ``heitu ... --json`` prints for the same question: a new dict each call (the
@@ -78,7 +112,6 @@ class Result:
         return dict(self._doc)
 
 
-@dataclass(frozen=True)
 class Ingest(Result):
     """What an ingest loaded, parked and rejected, per source folder and file (``heitu ingest
     DIR --json``). ``unreadable`` lists the files that could not be read at all: everything
@@ -119,7 +152,6 @@ class Ingest(Result):
         return sorted({lot for s in self.sources.values() for lot in s["lots"]})
 
 
-@dataclass(frozen=True)
 class Retry(Result):
     """Parked records retried: ``loaded`` now, ``waiting`` still, and per source."""
 
@@ -128,7 +160,6 @@ class Retry(Result):
     by_source: dict[str, Any]
 
 
-@dataclass(frozen=True)
 class TraceBack(Result):
     """``heitu trace back``: the lot's ancestor lots, its plots (sorted), each plot's share of
     the lot's kg, the path that brought each plot its largest part, and the events."""
@@ -143,7 +174,6 @@ class TraceBack(Result):
     events: list[dict[str, Any]]
 
 
-@dataclass(frozen=True)
 class TraceForward(Result):
     """``heitu trace forward``: every lot made from a plot or lot, and the retailers."""
 
@@ -155,7 +185,6 @@ class TraceForward(Result):
     retailers: list[str]
 
 
-@dataclass(frozen=True)
 class Recall(Result):
     """``heitu recall``: affected lots, units and kg per party, unsold stock, totals, and the
     spreadsheet files written (``files``)."""
@@ -170,7 +199,6 @@ class Recall(Result):
     files: list[str]
 
 
-@dataclass(frozen=True)
 class DeclaredRecall(Result):
     """A recall a bureau declared (``heitu recall declare``, ``lift``, ``recalls``): every
     page, page JSON and linkset of a lot whose chain holds ``scope`` ``key`` says so while it
@@ -185,7 +213,6 @@ class DeclaredRecall(Result):
     active: bool
 
 
-@dataclass(frozen=True)
 class Findings(Result):
     """``heitu check``: the findings per check, each with its ``kind`` and the lot, shipment,
     plot or record it is about. ``changes`` (not in ``as_dict()``, which is the command's
@@ -196,14 +223,23 @@ class Findings(Result):
     cold_chain: list[dict[str, Any]]
     geo: list[dict[str, Any]]
     codes: list[dict[str, Any]]
-    changes: dict[str, Any] | None = field(default=None, compare=False)
+
+    __slots__ = ("_changes",)
+
+    def __init__(self, doc: dict[str, Any], changes: dict[str, Any] | None = None) -> None:
+        super().__init__(doc)
+        object.__setattr__(self, "_changes", changes)
+
+    @property
+    def changes(self) -> dict[str, Any] | None:
+        """What is new or gone since the last run (None unless the result is a run's)."""
+        return self._changes
 
     @property
     def total(self) -> int:
         return sum(len(v) for v in self._doc.values())
 
 
-@dataclass(frozen=True)
 class Code(Result):
     """``heitu code LOT``: the lot's Digital Link URI and its QR PNG; ``new`` when issued now."""
 
@@ -214,7 +250,6 @@ class Code(Result):
     new: bool
 
 
-@dataclass(frozen=True)
 class Codes(Result):
     """Codes of every packed lot: ``issued`` now, ``total`` codes, and the lots ``skipped``
     (no GTIN) with the reason."""
@@ -225,7 +260,6 @@ class Codes(Result):
     skipped: list[dict[str, str]]
 
 
-@dataclass(frozen=True)
 class Reject(Result):
     """One open reject (``heitu rejects`` prints a list of them): a record rejected for good
     (``status`` "rejected") or parked waiting for a key (``"waiting"``)."""
@@ -518,7 +552,7 @@ class Store:
         from traceability.pipeline import check_store
 
         result = check_store(self.url)
-        return replace(Findings._of(result["findings"]), changes=result["changes"])
+        return Findings(result["findings"], result["changes"])
 
     def code(self, lot: str) -> Code:
         """The traceability code of a packed lot, issued now (with its QR PNG) if it had none.
