@@ -222,6 +222,23 @@ def test_declared_recalls_as_dict(store: Store, capsys: pytest.CaptureFixture[st
         store.declare_recall("lot", "K1", "   ")
 
 
+def test_open_data_as_dict(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = store.publish_open_data(tmp_path / "api")
+    assert done.dir == str(tmp_path / "api") and all(Path(f).is_file() for f in done.files)
+    assert done.rows >= 1 and done.suppressed == done.rows  # one farm per cell: all hidden
+    doc = heitu_json(capsys, "export", "open", "--out", str(tmp_path / "cli"))
+    mine = printed(done.as_dict())
+    assert doc["generated_at"] >= mine.pop("generated_at")
+    assert {**doc, "generated_at": None} == {
+        **mine,
+        "generated_at": None,
+        "dir": str(tmp_path / "cli"),
+        "files": [f.replace(str(tmp_path / "api"), str(tmp_path / "cli")) for f in done.files],
+    }
+
+
 def test_retry_parked_as_dict(store: Store) -> None:
     retried = store.retry_parked()
     assert retried.loaded == 0 and retried.waiting == 0

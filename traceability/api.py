@@ -40,6 +40,7 @@ __all__ = [
     "DeclaredRecall",
     "Findings",
     "Ingest",
+    "OpenData",
     "Recall",
     "Reject",
     "Result",
@@ -258,6 +259,17 @@ class Codes(Result):
     total: int
     codes: list[dict[str, Any]]
     skipped: list[dict[str, str]]
+
+
+class OpenData(Result):
+    """``heitu export open``: the open data files written (county, season and crop totals;
+    cells from fewer than 5 farms suppressed)."""
+
+    dir: str
+    files: list[str]
+    rows: int
+    suppressed: int
+    generated_at: str
 
 
 class Reject(Result):
@@ -572,6 +584,13 @@ class Store:
         from traceability.issuing import issue_codes
 
         return Codes._of(issue_codes(self.engine))
+
+    def publish_open_data(self, out: str | Path | None = None) -> OpenData:
+        """Write the open data (anonymised county aggregates per season and crop, CSV and
+        JSON, with their dictionary) into ``out``, default ``HEITU_OPEN_DIR``."""
+        from traceability.pipeline import publish_open_data
+
+        return OpenData._of(publish_open_data(self.url, Path(out) if out else None))
 
     def rejects(self, *, include_resolved: bool = False) -> list[Reject]:
         """Open rejects, by source, file and line: records rejected for good or waiting."""

@@ -411,9 +411,7 @@ def cmd_export_plots(args: argparse.Namespace) -> int:
 
 
 def cmd_export_open(args: argparse.Namespace) -> int:
-    from traceability.pipeline import publish_open_data
-
-    doc = publish_open_data(out=Path(args.out) if args.out else None)
+    doc = _store().publish_open_data(args.out).as_dict()
     _emit(
         args,
         doc,
