@@ -6,7 +6,7 @@ Five lines load a landing zone and trace a bag (docs/api.md)::
 
     with Store.open("sqlite:///data/heitu.db") as store:
         store.ingest("data/inbox")
-        print(store.trace_back("K1").as_dict())
+        print(store.trace_back("P-2026-000001").as_dict())
 
 Every result has ``as_dict()``: exactly the document the same ``heitu ... --json`` command
 prints (../shared/CLI.md), so a script can move between the two. Every error raised is a
@@ -329,22 +329,18 @@ class Store:
     unreachable one raises ``StoreUnreachable``. Use it as a context manager, or ``close()``.
     """
 
-    def __init__(self, url: str, reader: Any) -> None:
-        self.url = url
-        self._reader = reader  # a ready URL for the bare driver, or an engine
-        self._engine: Engine | None = None if isinstance(reader, str) else reader
+    def __init__(self, url: str | None = None) -> None:
+        from traceability import config, sqlrun
+
+        self.url: str = url or config.db_url()
+        self._engine: Engine | None = None
+        # at the newest schema already: the lineage reads skip SQLAlchemy (the bare driver)
+        self._reader: Any = sqlrun.ready_url(self.url) or self.engine
 
     @classmethod
     def open(cls, url: str | None = None) -> Store:
-        from traceability import config, sqlrun
-
-        url = url or config.db_url()
-        ready = sqlrun.ready_url(url)  # at the newest schema: no SQLAlchemy for the reads
-        if ready:
-            return cls(url, ready)
-        from traceability.store import open_store
-
-        return cls(url, open_store(url))
+        """The store at ``url`` (``Store(url)`` does the same)."""
+        return cls(url)
 
     @property
     def engine(self) -> Engine:
