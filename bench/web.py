@@ -201,8 +201,9 @@ def _write_blend(inbox: Path, db: Path) -> str:
 
 def build_store(work: Path, seed: int) -> dict[str, Any]:
     """The season, the blend when the sample has no lot with BLEND_MIN ancestors, the checks."""
+    from traceability import Store
     from traceability.lineage import trace_back
-    from traceability.pipeline import ingest_dir, run_checks
+    from traceability.pipeline import ingest_dir
     from traceability.sample import write_sample
 
     inbox, db = work / "inbox", work / "heitu.db"
@@ -222,7 +223,7 @@ def build_store(work: Path, seed: int) -> dict[str, Any]:
             raise RuntimeError(f"the bench's blend {lot} was not loaded (see the rejects)")
         gtin = row[0]
     log("run_checks")
-    checks = run_checks(url)
+    checks = Store.open(url).check().as_dict()
     ancestors = len(trace_back(url, lot, with_events=False)["lots"])
     if ancestors < BLEND_MIN:
         raise RuntimeError(f"{lot} has {ancestors} ancestor lots, fewer than {BLEND_MIN}")

@@ -19,7 +19,7 @@ log = logging.getLogger("heitu.dags")
 
 DOC = f"""
 # Checks: mass balance, cold chain, geo, codes
-Runs `traceability.pipeline.run_checks` (the same as `heitu check`) over the whole store.
+Runs `traceability.Store.check` (the same as `heitu check`) over the whole store.
 
 **Schedule**: whenever any source DAG updates its store asset
 ({", ".join(f"`{a.uri}`" for a in STORE_ASSETS.values())}), and every day at 06:00
@@ -67,10 +67,10 @@ def heitu_checks() -> None:
 
         from airflow.sdk import get_current_context
 
-        from traceability import pipeline
+        from traceability import Store
 
-        result = pipeline.check_store()
-        findings, changes = result["findings"], result["changes"]
+        result = Store.open().check()
+        findings, changes = result.as_dict(), result.changes
         counts = {check: len(found) for check, found in findings.items()}
         kinds = Counter(f"{check}/{f['kind']}" for check, found in findings.items() for f in found)
         for check, found in findings.items():

@@ -21,7 +21,7 @@ PROCESSING = STORE_ASSETS["processing"]
 
 DOC = f"""
 # Codes: a traceability code (追溯码) for every packed lot
-Runs `traceability.pipeline.issue_codes`: every lot packed with a GTIN gets its GS1 Digital
+Runs `traceability.Store.codes`: every lot packed with a GTIN gets its GS1 Digital
 Link URI (`https://<HEITU_RESOLVER>/01/<GTIN>/10/<lot>`) and a QR PNG under
 `HEITU_HOME/codes/<gtin>/`. A lot that has a code keeps it (a printed code never changes);
 a missing PNG is drawn again.
@@ -65,9 +65,9 @@ def heitu_codes() -> None:
     def issue_codes() -> dict[str, Any]:
         from airflow.sdk import get_current_context
 
-        from traceability import pipeline
+        from traceability import Store
 
-        result = pipeline.issue_codes()
+        result = Store.open().codes().as_dict()
         lots = [c["lot"] for c in result["codes"] if c["new"]]
         for skipped in result.get("skipped", []):
             log.warning("no code for %s: %s", skipped["lot"], skipped["reason"])

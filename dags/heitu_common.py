@@ -2,10 +2,11 @@
 
 Not a DAG file (``.airflowignore`` keeps the DAG processor from parsing it on its own); the DAG
 files import it from the DAGs folder, which Airflow puts on ``sys.path``. Like the DAG files it
-imports only ``airflow.sdk`` at the top: every task imports ``traceability.pipeline`` (SQLAlchemy,
-readers, geopandas for plots) when it runs, so parsing stays fast.
+imports only ``airflow.sdk`` at the top: every task imports ``traceability`` (SQLAlchemy, readers,
+geopandas for plots) when it runs, so parsing stays fast.
 
-Every task is a few lines around one ``traceability.pipeline`` call: the same functions
+Every task is a few lines around one call of the Python API, ``traceability.Store`` (or, for the
+landing zone's files, archive and freshness, ``traceability.pipeline``): the same functions
 ``heitu ingest`` runs, so the CLI and the scheduler can never disagree about what a file means.
 Tasks never touch Airflow's metadata database, and pass only small JSON between them (file
 paths, counts, at most ``MAX_LOTS`` lot ids).
@@ -180,7 +181,7 @@ def _chain(source: str, asset: Asset) -> tuple[Any, Any]:
     @task(
         task_id="load_records",
         doc_md=f"""Loads every record of the new `{source}` files into the store
-        (`traceability.pipeline.ingest_files`, the same code as `heitu ingest`).
+        (`traceability.Store.ingest`, the same code as `heitu ingest`).
         Bad records become rejects (`heitu rejects`), records waiting for a key are parked.
         **Fails** after loading everything else when a file cannot be read at all, naming the
         file and the cause; that file stays in the inbox. Safe to retry: a re-load changes
@@ -189,9 +190,12 @@ def _chain(source: str, asset: Asset) -> tuple[Any, Any]:
     def load_records(files: list[str]) -> dict[str, Any]:
         from pathlib import Path
 
-        from traceability import pipeline
+        from traceability import Store
 
-        result = pipeline.ingest_files(source, [Path(f) for f in files])
+        store = Store.open()
+        # the parked records are retried by the next task, after the load committed
+        loaded = store.ingest([Path(f) for f in files], source=source, retry=False)
+        result = loaded.sources[source]
         for f in result["files"]:
             log.log(
                 logging.ERROR if f.get("error") else logging.INFO,
@@ -219,9 +223,8 @@ def _chain(source: str, asset: Asset) -> tuple[Any, Any]:
             from collections import Counter
 
             from traceability.checks import plot_checks
-            from traceability.store import open_store
 
-            kinds = dict(Counter(f["kind"] for f in plot_checks(open_store())))
+            kinds = dict(Counter(f["kind"] for f in plot_checks(store.engine)))
             log.info("plot registry findings: %s (details: heitu check)", kinds or "none")
             summary["geo_findings"] = kinds
         return summary
@@ -232,12 +235,12 @@ def _chain(source: str, asset: Asset) -> tuple[Any, Any]:
         key they were waiting for (a harvest lot named by a mill's record, ...).""",
     )
     def retry_parked_records(loaded: dict[str, Any]) -> dict[str, int]:
-        from traceability import pipeline
+        from traceability import Store
 
-        retried = pipeline.retry_parked()
-        log.info("parked records: %d loaded now, %d still waiting", retried["loaded"],
-                 retried["waiting"])  # fmt: skip
-        return retried
+        retried = Store.open().retry_parked()
+        log.info("parked records: %d loaded now, %d still waiting", retried.loaded,
+                 retried.waiting)  # fmt: skip
+        return retried.as_dict()
 
     @task(
         task_id="archive_loaded_files",

@@ -15,7 +15,7 @@ OPEN_DATA_ASSET = Asset(uri="x-heitu://open/county_season_crop", name="heitu_ope
 
 DOC = f"""
 # Open data: county aggregates per season and crop
-Runs `traceability.pipeline.publish_open_data` (the same as `heitu export open`) every day at
+Runs `traceability.Store.publish_open_data` (the same as `heitu export open`) every day at
 07:00 Asia/Shanghai: one row per county, season and crop (plots, area in mu, harvest kg, units
 packed and sold, findings by kind) as CSV and JSON with a data dictionary, in
 `HEITU_OPEN_DIR` (default `HEITU_HOME/open`), which `heitu serve` publishes at `/open/`.
@@ -52,9 +52,9 @@ def heitu_open_data() -> None:
     def publish_open_data() -> dict[str, Any]:
         from airflow.sdk import get_current_context
 
-        from traceability import pipeline
+        from traceability import Store
 
-        done = pipeline.publish_open_data()
+        done = Store.open().publish_open_data().as_dict()
         log.info("%d row(s), %d suppressed, in %s", done["rows"], done["suppressed"], done["dir"])
         extra = {k: done[k] for k in ("rows", "suppressed", "generated_at", "dir")}
         get_current_context()["outlet_events"][OPEN_DATA_ASSET].extra = extra

@@ -29,7 +29,7 @@ from tests.season import (
     write_csv,
     write_season,
 )
-from traceability import pipeline
+from traceability import Store, pipeline
 from traceability.access import create_token, revoke_token
 from traceability.cli import main
 from traceability.store import open_store, reset_engines
@@ -101,7 +101,7 @@ def bureau(
     write_two_counties(home / "inbox")
     loaded = pipeline.ingest_dir(home / "inbox", url=url)
     assert all(not r["rejected"] for r in loaded["sources"].values()), loaded
-    pipeline.run_checks(url)
+    Store.open(url).check()
     eng = open_store(url)
     tokens = {
         "wuchang": create_token(eng, "wuchang", ["230184"], "county")["token"],

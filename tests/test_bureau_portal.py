@@ -21,7 +21,7 @@ from itsdangerous import TimestampSigner
 from tests.conftest import module_store
 from tests.season import GTIN_RICE
 from tests.test_bureau_api import write_two_counties
-from traceability import pipeline
+from traceability import Store, pipeline
 from traceability.store import reset_engines
 from traceability.web.app import create_app
 
@@ -38,7 +38,7 @@ def app_url(
     url, home = module_store(request, tmp_path_factory, "portal")
     write_two_counties(home / "inbox")
     pipeline.ingest_dir(home / "inbox", url=url)
-    pipeline.run_checks(url)
+    Store.open(url).check()
     yield url
     reset_engines()
 

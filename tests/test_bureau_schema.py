@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
 from tests.test_bureau_api import write_two_counties
-from traceability import pipeline
+from traceability import Store, pipeline
 from traceability.access import create_token
 from traceability.store import open_store, reset_engines
 from traceability.web.app import create_app
@@ -39,7 +39,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
     reset_engines()
     write_two_counties(home / "inbox")
     pipeline.ingest_dir(home / "inbox", url=url)
-    pipeline.run_checks(url)
+    Store.open(url).check()
     token = create_token(open_store(url), "schema-county", ["230184"])["token"]
     app = create_app(url)
     yield schemathesis.openapi.from_asgi("/openapi.json", app), token

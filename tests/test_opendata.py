@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from traceability import pipeline
+from traceability import Store, pipeline
 from traceability.cli import main
 from traceability.lineage import reading
 from traceability.opendata import COLUMNS, MIN_FARMS
@@ -23,7 +23,7 @@ from traceability.web.app import create_app
 def published(store_url: str, home: Path) -> dict[str, Any]:
     write_sample(home / "inbox", plots=50, seed=31)
     pipeline.ingest_dir(home / "inbox", url=store_url)
-    pipeline.run_checks(store_url)
+    Store.open(store_url).check()
     done = pipeline.publish_open_data(store_url, home / "open")
     return {"url": store_url, "home": home, "done": done}
 

@@ -41,12 +41,12 @@ TIMEOUT = 150
 
 def _store_facts(url: str) -> dict[str, Any]:
     """Records per source, rejects per status, rows per table, findings per check."""
-    from traceability import pipeline
+    from traceability import Store
     from traceability.report import counts
     from traceability.store import open_store
 
     facts = counts(open_store(url, upgrade=False))
-    facts["findings"] = {k: len(v) for k, v in pipeline.run_checks(url).items()}
+    facts["findings"] = {k: len(v) for k, v in Store.open(url).check().as_dict().items()}
     return facts
 
 
@@ -64,7 +64,7 @@ def _per_source(counts: dict[str, Any]) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """What ``heitu ingest`` and ``heitu code`` make of the same sample on a SQLite store."""
-    from traceability import pipeline
+    from traceability import Store, pipeline
     from traceability.store import reset_engines
 
     home = tmp_path_factory.mktemp("reference")
@@ -75,7 +75,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         mp.setenv("HEITU_CODES_DIR", str(home / "codes"))
         mp.delenv("HEITU_RESOLVER", raising=False)
         ingested = pipeline.ingest_dir(home / "inbox", url)
-        pipeline.issue_codes(url)
+        Store.open(url).codes()
         facts = _store_facts(url)
     reset_engines()
     per_source = {s: _per_source(r) for s, r in ingested["sources"].items()}

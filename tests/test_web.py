@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import _fresh_pg, module_store
 from tests.season import GTIN_RICE, SALES, write_csv, write_season
-from traceability import pipeline
+from traceability import Store, pipeline
 from traceability.cli import main
 from traceability.reports import CATEGORIES, MAX_TEXT
 from traceability.store import reset_engines
@@ -41,7 +41,7 @@ PERSONAL = ("Li Family Farm", "五常市民乐乡合作社")  # the two farms' n
 def _load(url: str, inbox: Path) -> None:
     write_season(inbox)
     pipeline.ingest_dir(inbox, url=url)
-    pipeline.run_checks(url)
+    Store.open(url).check()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -77,7 +77,7 @@ def _free_port() -> int:
 
 def _load_season(home: Path, url: str) -> None:
     """A sample season, checked and with its codes issued, in the store at ``url``."""
-    from traceability import pipeline
+    from traceability import Store, pipeline
     from traceability.sample import write_sample
     from traceability.store import reset_engines
 
@@ -92,8 +92,8 @@ def _load_season(home: Path, url: str) -> None:
         try:
             write_sample(inbox, plots=60, seed=2026)
             pipeline.ingest_dir(inbox, url)
-            pipeline.run_checks(url)
-            issued = pipeline.issue_codes(url)
+            Store.open(url).check()
+            issued = Store.open(url).codes().as_dict()
         finally:
             reset_engines()
     assert issued["codes"], f"no code issued on the sample season: {issued}"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from traceability import pipeline
+from traceability import Store, pipeline
 from traceability.lineage import reading
 from traceability.sample import write_sample
 from traceability.store import reset_engines
@@ -31,7 +31,7 @@ def season(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     inbox = home / "inbox"
     write_sample(inbox, plots=40, seed=SEED)
     pipeline.ingest_dir(inbox, url=url)
-    findings = pipeline.run_checks(url)
+    findings = Store.open(url).check().as_dict()
     yield url, inbox, findings
     reset_engines()
 

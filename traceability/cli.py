@@ -1,4 +1,6 @@
-"""The ``heitu`` command: a thin layer over the Python API (surface fixed in ../shared/CLI.md).
+"""The ``heitu`` command: a thin layer over the Python API, ``traceability.Store`` (surface fixed in
+../shared/CLI.md). Each command opens the store, asks it one thing, and prints the result's
+``as_dict()`` with ``--json``, or lines for people without.
 
 ``--json`` prints exactly one JSON document on stdout; logs and progress go to stderr.
 Exit codes: 0 work done (rejects and findings are results), 1 an input file could not be read
@@ -13,14 +15,17 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from traceability.errors import HeituError
+from traceability.errors import HeituError, UsageError
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
-class UsageError(HeituError):
-    exit_code = 2
+    from traceability.api import Store
 
 
 def _emit(args: argparse.Namespace, doc: Any, human: str) -> None:
@@ -38,28 +43,36 @@ def _stderr_console() -> Any:
     return Console(stderr=True)
 
 
-def _engine() -> Any:
-    from traceability.store import open_store
+def _store() -> Store:
+    """The store of HEITU_DB_URL. A store at the newest schema is opened without SQLAlchemy
+    (the lineage reads use the bare driver, the larger part of `heitu trace`'s time saved);
+    an old or empty one is migrated, an unreachable one is StoreUnreachable (exit 1)."""
+    from traceability.api import Store
 
-    return open_store()
+    return Store.open()
+
+
+def _engine() -> Engine:
+    """The store's engine, for the commands the API does not cover yet."""
+    return _store().engine
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from traceability.pipeline import SOURCES, ingest_dir, pending_files
-
     inbox = Path(args.dir)
     if not inbox.is_dir():
         raise UsageError(f"{inbox}: not a directory")
-    total = sum(len(pending_files(s, inbox)) for s in SOURCES)
     with Progress(console=_stderr_console(), transient=True) as bar:
-        task = bar.add_task("ingest", total=total)
+        task = bar.add_task("ingest", total=None)
 
-        def step(path: Path) -> None:
-            bar.update(task, advance=1, description=f"{path.parent.name}/{path.name}")
+        def step(path: Path, done: int, total: int) -> None:
+            bar.update(
+                task, completed=done, total=total, description=f"{path.parent.name}/{path.name}"
+            )
 
-        result = ingest_dir(inbox, on_file=step)
+        ingest = _store().ingest(inbox, on_file=step)
+    result = ingest.as_dict()
     lines = []
     for source, r in result["sources"].items():
         for f in r["files"]:
@@ -78,21 +91,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if result["unreadable"] else 0
 
 
-def _reading_store() -> Any:
-    """The store for a command that only reads lineage: its URL when the bare driver can read
-    it as it is (traceability.sqlrun; no SQLAlchemy import, the larger part of the command's
-    time), else an engine from open_store() (which migrates, or says why it can't connect)."""
-    from traceability import config, sqlrun
-
-    return sqlrun.ready_url(config.db_url()) or _engine()
-
-
 def cmd_trace(args: argparse.Namespace) -> int:
-    from traceability.lineage import trace_back, trace_forward
-
-    eng = _reading_store()
+    store = _store()
     if args.direction == "back":
-        doc = trace_back(eng, args.target)
+        doc = store.trace_back(args.target).as_dict()
         human = [f"lot {doc['lot']} comes from {len(doc['plots'])} plot(s):"]
         human += [f"  {p}  {doc['shares'][p] * 100:6.2f} %" for p in doc["plots"]]
         human.append(f"through {len(doc['lots'])} lot(s): {', '.join(doc['lots'])}")
@@ -101,7 +103,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
             for e in doc["events"]
         ]
     else:
-        doc = trace_forward(eng, args.target)
+        doc = store.trace_forward(args.target).as_dict()
         human = [
             f"{doc['kind']} {args.target} went into {len(doc['lots'])} lot(s):",
             "  " + ", ".join(doc["lots"]),
@@ -111,31 +113,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
-def _window_bound(value: str | None, *, end: bool) -> Any:
-    """--from/--to: an ISO date or time; naive means Asia/Shanghai. A bare date as --to
-    includes that whole day."""
-    if value is None:
-        return None
-    from datetime import timedelta
-
-    from traceability.readers import FieldError, parse_time
-
-    try:
-        when, _ = parse_time(value, "--to" if end else "--from")
-    except FieldError as exc:
-        raise UsageError(f"{exc.field}: {exc.reason}") from None
-    if end and len(value) == 10:
-        when += timedelta(days=1)
-    return when
-
-
 def cmd_recall(args: argparse.Namespace) -> int:
     if args.action == "declare":
         return cmd_recall_declare(args)
     if args.action == "lift":
         return cmd_recall_lift(args)
-    from traceability.lineage import recall
-
     if args.recall_id is not None:
         raise UsageError(f"unexpected argument {args.recall_id!r}: only `recall lift` takes an ID")
     if args.reason is not None:
@@ -146,17 +128,20 @@ def cmd_recall(args: argparse.Namespace) -> int:
     kind, key = given[0]
     if kind == "county" and not re.fullmatch(r"[0-9]{6}", key):
         raise UsageError(f"--county {key!r}: a county is its 6-digit code, e.g. 230184")
-    date_from = _window_bound(args.date_from, end=False)
-    date_to = _window_bound(args.date_to, end=True)
-    if date_from and date_to and date_from >= date_to:
-        raise UsageError(f"--from {args.date_from} is not before --to {args.date_to}")
-    sheets = args.xlsx or args.csv  # the spreadsheets read the store through SQLAlchemy
-    doc = recall(_engine() if sheets else _reading_store(), kind, key, date_from, date_to)
-    written = []
-    for fmt in ("xlsx", "csv"):
-        if getattr(args, fmt):
-            written += [str(p) for p in _write_sheet(doc, Path(getattr(args, fmt)), fmt)]
-    doc["files"] = written
+    from traceability.api import recall_window
+
+    start, end = recall_window(args.date_from, args.date_to, ("--from", "--to"))
+    store = _store()
+    if args.xlsx or args.csv:
+        with _sheet_progress() as step:
+            found = store.recall(
+                kind, key, date_from=start, date_to=end, xlsx=args.xlsx, csv=args.csv,
+                on_progress=step,
+            )  # fmt: skip
+    else:
+        found = store.recall(kind, key, date_from=start, date_to=end)
+    doc = found.as_dict()
+    written = doc["files"]
     t = doc["totals"]
     human = [
         f"recall by {kind} {key}: {t['lots']} lot(s), {t['packed_units']} unit(s) packed, "
@@ -186,8 +171,6 @@ def _recall_line(doc: dict[str, Any]) -> str:
 
 
 def cmd_recall_declare(args: argparse.Namespace) -> int:
-    from traceability.recalls import declare
-
     if args.recall_id is not None:
         raise UsageError(f"unexpected argument {args.recall_id!r}")
     if args.farm is not None:
@@ -202,30 +185,23 @@ def cmd_recall_declare(args: argparse.Namespace) -> int:
     scope, key = given[0]
     if scope == "county" and not re.fullmatch(r"[0-9]{6}", key):
         raise UsageError(f"--county {key!r}: a county is its 6-digit code, e.g. 230184")
-    try:
-        doc = declare(_engine(), scope, key, args.reason)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    doc = _store().declare_recall(scope, key, args.reason).as_dict()
     _emit(args, doc, _recall_line(doc))
     return 0
 
 
 def cmd_recall_lift(args: argparse.Namespace) -> int:
-    from traceability.recalls import lift
-
     if args.recall_id is None or not args.recall_id.isdigit():
         raise UsageError("recall lift needs the recall's ID (a number; see `heitu recalls`)")
     if any(getattr(args, k) is not None for k in RECALL_OPTIONS) or args.reason:
         raise UsageError("recall lift takes only the recall's ID")
-    doc = lift(_engine(), int(args.recall_id))
+    doc = _store().lift_recall(int(args.recall_id)).as_dict()
     _emit(args, doc, _recall_line(doc))
     return 0
 
 
 def cmd_recalls(args: argparse.Namespace) -> int:
-    from traceability.recalls import list_recalls
-
-    doc = list_recalls(_engine(), include_lifted=args.all)
+    doc = [r.as_dict() for r in _store().recalls(include_lifted=args.all)]
     _emit(args, doc, "\n".join(_recall_line(d) for d in doc) or "no declared recalls")
     return 0
 
@@ -298,13 +274,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from traceability import config
-    from traceability.store import open_store
 
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: expected 1-65535")
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers}: expected 1 or more")
-    open_store(config.db_url())
+    _store().engine  # noqa: B018 - opened (and migrated) here, or exit 1 with the reason
     print(
         f"heitu: serving {config.db_url()} on http://{args.host}:{args.port}/ "
         f"({args.workers} worker(s))",
@@ -322,8 +297,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_sheet(doc: dict[str, Any], path: Path, fmt: Any) -> list[Path]:
-    """The recall spreadsheet with a progress bar on stderr: a county's is tens of seconds."""
+@contextmanager
+def _sheet_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar on stderr for the recall spreadsheet: a county's is tens of seconds."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -332,8 +308,6 @@ def _write_sheet(doc: dict[str, Any], path: Path, fmt: Any) -> list[Path]:
         TimeElapsedColumn,
     )
 
-    from traceability.recall_sheet import write_recall_sheet
-
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -341,12 +315,12 @@ def _write_sheet(doc: dict[str, Any], path: Path, fmt: Any) -> list[Path]:
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=_stderr_console(), transient=True) as bar:
-        task = bar.add_task(f"{path.name}", total=None)
+        task = bar.add_task("recall sheet", total=None)
 
         def step(stage: str, done: int, total: int) -> None:
             bar.update(task, description=stage, completed=done, total=total or None)
 
-        return write_recall_sheet(_engine(), doc, path, fmt, on_progress=step)
+        yield step
 
 
 def cmd_balance(args: argparse.Namespace) -> int:
@@ -371,9 +345,7 @@ def cmd_balance(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from traceability.pipeline import run_checks
-
-    doc = run_checks()
+    doc = _store().check().as_dict()
     human = []
     for group, findings in doc.items():
         human.append(f"{group}: {len(findings)} finding(s)")
@@ -383,9 +355,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_rejects(args: argparse.Namespace) -> int:
-    from traceability.rejects import open_rejects
-
-    doc = open_rejects(_engine(), include_resolved=args.all)
+    doc = [r.as_dict() for r in _store().rejects(include_resolved=args.all)]
     human = [
         f"{r['status']:<8} {r['file']}:{r['line']}  {r['record'] or '-'}  "
         f"{r['field'] or '-'}: {r['reason']}"
@@ -396,14 +366,7 @@ def cmd_rejects(args: argparse.Namespace) -> int:
 
 
 def cmd_code(args: argparse.Namespace) -> int:
-    from traceability.issuing import issue_code
-
-    try:
-        doc = issue_code(_engine(), args.lot)
-    except LookupError as exc:
-        raise HeituError(str(exc.args[0])) from None
-    except ValueError as exc:
-        raise HeituError(str(exc)) from None
+    doc = _store().code(args.lot).as_dict()
     _emit(args, doc, f"{doc['uri']}\nQR: {doc['png']}")
     return 0
 
@@ -448,9 +411,7 @@ def cmd_export_plots(args: argparse.Namespace) -> int:
 
 
 def cmd_export_open(args: argparse.Namespace) -> int:
-    from traceability.pipeline import publish_open_data
-
-    doc = publish_open_data(out=Path(args.out) if args.out else None)
+    doc = _store().publish_open_data(args.out).as_dict()
     _emit(
         args,
         doc,

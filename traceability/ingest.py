@@ -456,7 +456,7 @@ def ingest_file(
     return report, lots
 
 
-def retry_parked(eng: Engine, now: datetime | None = None) -> dict[str, Any]:
+def retry_waiting(eng: Engine, now: datetime | None = None) -> dict[str, Any]:
     """Retry every waiting record of every source, in dependency order, until none loads."""
     now = now or now_utc()
     total_loaded = 0
@@ -493,4 +493,4 @@ def retry_parked(eng: Engine, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-__all__ = ["UnreadableFile", "content_hash", "ingest_file", "process", "retry_parked"]
+__all__ = ["UnreadableFile", "content_hash", "ingest_file", "process", "retry_waiting"]

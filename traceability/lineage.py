@@ -19,7 +19,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from traceability import sqlrun
-from traceability.errors import HeituError, NotFound
+from traceability.errors import LineageCycle, NotFound
 from traceability.readers import restore_time
 
 if TYPE_CHECKING:
@@ -28,10 +28,6 @@ if TYPE_CHECKING:
 #: Longest chain of transformations followed. Real chains are short (harvest -> drying ->
 #: milling -> blending -> packing -> splitting is 5 hops); reaching this means a cycle.
 MAX_DEPTH = 64
-
-
-class LineageCycle(HeituError):
-    pass
 
 
 _sql = sqlrun.sql_text

@@ -1,5 +1,10 @@
 """What a DAG task or ``heitu ingest`` does, one function per step, plain values in and out.
 
+Private: scripts, the CLI and the DAGs go through ``traceability.Store`` (traceability.api),
+which calls these. Functions here take a store URL; the ones that take an engine live beside
+the work they do, under names of their own (``ingest.retry_waiting``, ``checks.run_checks``,
+``issuing.issue_codes``).
+
 The landing zone has one folder per source (../shared/CONTRACT.md). A run finds the files
 waiting in a folder, loads them, retries parked records, archives what it read (with a
 manifest of hashes) and checks that the folder is not going stale.
@@ -21,7 +26,7 @@ from traceability.inbox import PARTIAL_SUFFIXES as PARTIAL_SUFFIXES  # re-export
 from traceability.inbox import pending_files as pending_files  # call pipeline.pending_files
 from traceability.inbox import settle_seconds as settle_seconds
 from traceability.ingest import FileReport, ingest_file, label
-from traceability.ingest import retry_parked as _retry
+from traceability.ingest import retry_waiting as _retry
 from traceability.sources import FOLDERS, source_for
 from traceability.store import open_store
 
@@ -188,14 +193,10 @@ def alert_freshness(result: dict[str, Any], extra: dict[str, Any] | None = None)
     return delivered
 
 
-def run_checks(url: str | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Every check over the store; the findings are also stored (table ``finding``) in place
-    of the last run's, for the pages that show what is open about a lot."""
-    return check_store(url)["findings"]
-
-
 def check_store(url: str | None = None) -> dict[str, Any]:
-    """``run_checks`` and what changed since the last run: ``{"findings": {check: [...]},
+    """Every check over the store (``Store.check``); the findings are also stored (table
+    ``finding``) in place of the last run's, for the pages that show what is open about a lot.
+    Returns them and what changed since the last run: ``{"findings": {check: [...]},
     "changes": {"total", "new": {kind: n}, "new_ids": {kind: [ids]}, "gone": {kind: n}}}``."""
     from traceability.checks import run_checks as _run
     from traceability.findings import save_findings
@@ -213,12 +214,6 @@ def publish_open_data(url: str | None = None, out: Path | None = None) -> dict[s
     open_store(url)  # migrated, or why not
     store = ready_url(url or config.db_url()) or open_store(url)
     return publish(store, out or config.open_dir())
-
-
-def issue_codes(url: str | None = None) -> dict[str, Any]:
-    from traceability.issuing import issue_codes as _issue
-
-    return _issue(open_store(url))
 
 
 def summary(url: str | None = None) -> dict[str, Any]:

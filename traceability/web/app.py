@@ -139,11 +139,14 @@ class Page:
 def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
     """The app on the store at ``url``. ``cache=False`` (or ``HEITU_WEB_CACHE=0``) builds every
     page afresh: the benchmark's cold case."""
-    from traceability.store import open_store
-
-    url = url or config.db_url()
-    engine = open_store(url)  # migrates an old store; raises StoreUnreachable
     from traceability import sqlrun
+    from traceability.api import Store
+
+    # opened through the public API: migrates an old store, raises StoreUnreachable. The
+    # pages' reads then go through the package's own lineage and page-fact queries, on a
+    # pool of bare connections (sqlrun.Pool) where the driver allows, else on the engine.
+    opened = Store.open(url)
+    url, engine = opened.url, opened.engine
 
     store: Any = sqlrun.Pool(url) if sqlrun.driver_of(url) else engine
     if cache is None:
