@@ -13,6 +13,7 @@ Each file is one transaction: a crash half-way leaves nothing of it, and the re-
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,11 +33,11 @@ from traceability.writes import (
     Item,
     JSONText,
     RejectRow,
+    any_of,
     canonical_json,
     check_id_lengths,
     content_hash,
     insert_rows,
-    raw_fields,
     reject_row,
     save_rejects,
     settle_rejects,
@@ -102,25 +103,27 @@ class Loader:
 
     # -- what exists ---------------------------------------------------------------------------
     def prefetch(self, needs: dict[str, set[str]]) -> None:
+        """Look up every key a batch names, one query per kind (the plot's newest version
+        wins; a lot comes whole, its ``made_at`` an aware UTC time as the model reads it)."""
         queries = {
-            "party": (m.Party.party_id, m.Party.role),
-            "product": (m.Product.gtin, m.Product.storage),
-            "plot": (m.Plot.plot_id, m.Plot.farm_id),
+            "party": "SELECT party_id, role FROM party WHERE {}",
+            "product": "SELECT gtin, storage FROM product WHERE {}",
+            "plot": "SELECT plot_id, farm_id FROM plot WHERE {} ORDER BY version",
+            "lot": "SELECT * FROM lot WHERE {}",
         }
+        column = {"party": "party_id", "product": "gtin", "plot": "plot_id", "lot": "lot_id"}
         for kind, keys in needs.items():
             todo = [k for k in keys if k not in self.known[kind] and k not in self.absent[kind]]
-            for chunk in _chunks(todo):
-                if kind == "lot":
-                    stmt = select(m.Lot.__table__).where(m.Lot.lot_id.in_(chunk))
-                    found = {r["lot_id"]: dict(r) for r in self.conn.execute(stmt).mappings()}
-                else:
-                    key_col, val_col = queries[kind]
-                    stmt = select(key_col, val_col).where(key_col.in_(chunk))
-                    if kind == "plot":
-                        stmt = stmt.order_by(m.Plot.version)  # the newest version wins
-                    found = {k: v for k, v in self.conn.execute(stmt)}
-                self.known[kind].update(found)
-                self.absent[kind].update(set(chunk) - set(found))
+            if not todo:
+                continue
+            where, params = any_of(self.conn, column[kind], todo)
+            rows = self.conn.execute(text(queries[kind].format(where)), params)
+            if kind == "lot":
+                found = {r["lot_id"]: _lot_row(r) for r in rows.mappings()}
+            else:
+                found = dict(rows.tuples().all())
+            self.known[kind].update(found)
+            self.absent[kind].update(set(todo) - set(found))
 
     def exists(self, kind: str, key: str) -> bool:
         if key in self.known[kind]:
@@ -208,6 +211,15 @@ FLOW_ORDER: dict[str, Any] = {
 }
 
 
+def _lot_row(r: Any) -> dict[str, Any]:
+    row = dict(r)
+    made = row.get("made_at")
+    if isinstance(made, str):  # SQLite hands back text
+        made = datetime.fromisoformat(made)
+    row["made_at"] = made.replace(tzinfo=UTC) if made is not None else None
+    return row
+
+
 def _existing(conn: Connection, src: Source, keys: list[str]) -> dict[str, dict[str, Any]]:
     """Records of this source already loaded: key -> {hash, file, line, payload}."""
     out: dict[str, dict[str, Any]] = {}
@@ -229,22 +241,26 @@ def _existing(conn: Connection, src: Source, keys: list[str]) -> dict[str, dict[
                 key = f"{r.device_id}@{r.ts.replace(tzinfo=UTC).isoformat()}"
                 out[key] = {"hash": r.content_hash, "file": r.source_file, "line": r.line}
         return out
-    e = m.Event.__table__
     if getattr(src, "versioned", False):
         return _existing_versions(conn, src, keys)
-    for chunk in _chunks(keys):
-        rows = conn.execute(
-            select(e.c.record_id, e.c.content_hash, e.c.source_file, e.c.line, e.c.payload).where(
-                e.c.source == src.name, e.c.record_id.in_(chunk)
-            )
-        )
-        for r in rows:
-            out[r.record_id] = {
-                "hash": r.content_hash,
-                "file": r.source_file,
-                "line": r.line,
-                "payload": r.payload,
-            }
+    # The stored record itself is read only where a rule compares it (a shipment completed).
+    payload = ", payload" if src.compares_prior else ""
+    where, params = any_of(conn, "record_id", keys)
+    rows = conn.execute(
+        text(
+            f"SELECT record_id, content_hash, source_file, line{payload} FROM event "
+            f"WHERE source = :source AND {where}"
+        ),
+        {**params, "source": src.name},
+    )
+    for r in rows:
+        prior = r.payload if src.compares_prior else None
+        out[r.record_id] = {
+            "hash": r.content_hash,
+            "file": r.source_file,
+            "line": r.line,
+            "payload": json.loads(prior) if isinstance(prior, str) else prior,
+        }
     return out
 
 
@@ -306,21 +322,27 @@ def process(
         except FieldError as exc:
             reject(item, None, exc.field, exc.reason)
 
+    existing = _existing(conn, src, [p.key for _, p in parsed])
+    canons = [canonical_json(p.record) for _, p in parsed]
+    hashes = [hashlib.sha256(c.encode()).hexdigest() for c in canons]
+    # Only records that may load need their keys looked up: a copy already stored is not.
     needs: dict[str, set[str]] = defaultdict(set)
-    for _, p in parsed:
+    fresh: list[str] = []
+    for (_, p), h in zip(parsed, hashes, strict=True):
+        prior = existing.get(p.key)
+        if prior is not None and (prior["hash"] == h or h in prior.get("hashes", ())):
+            continue
+        fresh.append(p.key)
         for kind, key in (*p.requires, *p.creates):
             needs[kind].add(key)
     load.prefetch(needs)
-    existing = _existing(conn, src, [p.key for _, p in parsed])
     if src.made_in:
-        load.prefetch_made(*src.made_in, [p.key for _, p in parsed])
+        load.prefetch_made(*src.made_in, fresh)
     versioned = getattr(src, "versioned", False)
     completed: list[dict[str, Any]] = []
-    same_copies: list[tuple[str, str]] = []  # (key, raw hash) of copies already loaded
+    same_copies: list[tuple[str, dict[str, Any]]] = []  # (key, read fields) of stored copies
 
-    for item, p in parsed:
-        canon = canonical_json(p.record)
-        h = hashlib.sha256(canon.encode()).hexdigest()
+    for (item, p), canon, h in zip(parsed, canons, hashes, strict=True):
         prior = existing.get(p.key)
         record_id = p.key
         if prior is not None and versioned and h not in prior["hashes"]:
@@ -332,11 +354,11 @@ def process(
             if prior["hash"] == h or h in prior.get("hashes", ()):
                 report(item.file).unchanged += 1
                 # e.g. a parked copy of a record that another delivery loaded meanwhile
-                same_copies.append((p.key, content_hash(raw_fields(item.row.fields))))
+                same_copies.append((p.key, item.row.fields))
                 continue
             if isinstance(src, Shipments) and Shipments.completes(p.record, prior["payload"]):
                 report(item.file).unchanged += 1  # the in-transit copy, arriving late
-                same_copies.append((p.key, content_hash(raw_fields(item.row.fields))))
+                same_copies.append((p.key, item.row.fields))
                 continue
             if isinstance(src, Shipments) and Shipments.completes(prior["payload"], p.record):
                 completed.append({"key": p.key, "record": p.record, "hash": h, "item": item})

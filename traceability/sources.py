@@ -63,6 +63,9 @@ class Source:
     #: True when the source loads a whole file itself (``load_file``) instead of row by row
     #: through ``process``; its parked records (if any) still retry through ``parse``/``apply``.
     loads_files = False
+    #: True when a rule compares a re-delivered record with the stored one (not just their
+    #: hashes): the stored records are then read back with the hashes.
+    compares_prior = False
 
     def rows(self, path: Path) -> Iterator[Row]:
         return read_csv(path, self.required)
@@ -421,6 +424,7 @@ class Shipments(Source):
     )
     required = ("shipment_id", "carrier_id", "from_party", "to_party", "departed_at", "lots")
     made_in = ("shipment", "shipment_id")
+    compares_prior = True  # a late copy that only fills in arrived_at completes a shipment
 
     def parse(self, fields: dict[str, Any]) -> Parsed:
         dep, off = parse_time(fields.get("departed_at", ""), "departed_at")
