@@ -119,18 +119,14 @@ def _read_columns(text_: str, lines: int) -> dict[str, list[Any]] | None:
         "ok": ok.to_pylist(),
         "device_id": dev.to_pylist(),
         "ts": ts.to_pylist(),
-        "utc": pc.strftime(utc, format="%Y-%m-%dT%H:%M:%S").to_pylist(),
+        # "YYYY-MM-DD HH:MM:SS" in UTC: the text SQLite keeps (with .000000) and the key's time
+        "utc": pc.cast(pc.cast(utc, pa.timestamp("s")), pa.string()).to_pylist(),
         "offset": offset.to_pylist(),
         "temp_c": temp.to_pylist(),
         "humidity_pct": hum.to_pylist(),
         "lon": lon.to_pylist(),
         "lat": lat.to_pylist(),
     }
-
-
-def _num(value: float | None) -> str:
-    """A float as the canonical JSON writes it (``float.__repr__``), or null."""
-    return "null" if value is None else repr(value)
 
 
 #: The reading's columns, in the order the loaders below give their values.
@@ -153,25 +149,25 @@ def load_readings(
     if cols is not None:
         ok = cols["ok"]
         sha = hashlib.sha256
-        dev_c, ts_c, utc_c, off_c = cols["device_id"], cols["ts"], cols["utc"], cols["offset"]
-        t_c, h_c, lo_c, la_c = cols["temp_c"], cols["humidity_pct"], cols["lon"], cols["lat"]
-        for i in range(len(ok)):
-            if not ok[i]:
+        sqlite = conn.dialect.name == "sqlite"
+        # Each number as the canonical JSON writes it (float.__repr__, or null), a column at once
+        hum_j = ["null" if v is None else repr(v) for v in cols["humidity_pct"]]
+        lon_j = ["null" if v is None else repr(v) for v in cols["lon"]]
+        lat_j = ["null" if v is None else repr(v) for v in cols["lat"]]
+        rows = zip(
+            ok, cols["device_id"], cols["ts"], cols["utc"], cols["offset"], cols["temp_c"],
+            cols["humidity_pct"], cols["lon"], cols["lat"], hum_j, lon_j, lat_j, strict=True,
+        )  # fmt: skip
+        for i, (good_row, dev, ts, utc, off, temp, hum, lon, lat, hj, loj, laj) in enumerate(rows):
+            if not good_row:
                 continue
-            dev, temp, hum, lon, lat, utc = dev_c[i], t_c[i], h_c[i], lo_c[i], la_c[i], utc_c[i]
             canon = (
-                f'{{"device_id":"{dev}","extra":{{}},"humidity_pct":{_num(hum)},'
-                f'"lat":{_num(lat)},"lon":{_num(lon)},"temp_c":{temp!r},"ts":"{ts_c[i]}"}}'
+                f'{{"device_id":"{dev}","extra":{{}},"humidity_pct":{hj},'
+                f'"lat":{laj},"lon":{loj},"temp_c":{temp!r},"ts":"{ts}"}}'
             )
-            stored_ts = f"{utc[:10]} {utc[11:]}.000000" if _SQLITE_TEXT(conn) else utc
-            good.append(
-                (
-                    i + 1,
-                    f"{dev}@{utc}+00:00",
-                    sha(canon.encode()).hexdigest(),
-                    (dev, stored_ts, off_c[i], temp, hum, lon, lat),
-                )
-            )
+            key = f"{dev}@{utc[:10]}T{utc[11:]}+00:00"
+            stored = (dev, f"{utc}.000000" if sqlite else utc, off, temp, hum, lon, lat)
+            good.append((i + 1, key, sha(canon.encode()).hexdigest(), stored))
         slow = [i + 1 for i in range(len(ok)) if not ok[i]]
     else:
         slow = list(range(1, len(lines) + 1))
@@ -220,10 +216,6 @@ def load_readings(
     settle_rejects(conn, src.name, loaded_keys, [], now)
     save_rejects(conn, rejects, now)
     return report
-
-
-def _SQLITE_TEXT(conn: Connection) -> bool:
-    return conn.dialect.name == "sqlite"
 
 
 def _stored(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[str, str, int]]:
