@@ -1,17 +1,21 @@
-"""The lineage benchmark's own machinery at a tiny size (300 plots, SQLite): the generated store
-has the shape ingest gives a store, and heitu's answers equal the per-hop loops'. No timings
-are checked here; ``make bench`` measures at 200,000 plots."""
+"""The benchmarks' own machinery at a tiny size. Lineage (300 plots, SQLite): the generated store
+has the shape ingest gives a store, and heitu's answers equal the per-hop loops'. Ingest (a
+20-plot sample season, SQLite and PostgreSQL): every figure of the section is there and the
+counts add up. No timings are checked here; ``make bench`` measures at 200,000 plots (lineage)
+and 20,000 plots (ingest)."""
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
-from bench import generate
+from bench import generate, ingest
 from bench.lineage import (
     LATERAL_WALK,
     _flows_from_base,
@@ -27,6 +31,7 @@ from bench.lineage import (
 from tests.conftest import _fresh_pg
 from traceability import lineage
 from traceability.lineage import recall, trace_back
+from traceability.pipeline import SOURCES
 from traceability.store import open_store, reset_engines
 
 PLOTS = 300
@@ -186,3 +191,40 @@ def test_the_cache_key_names_size_seed_and_schema(tmp_path: Path) -> None:
     a = generate.cache_path(PLOTS, 7, tmp_path)
     assert a != generate.cache_path(PLOTS + 1, 7, tmp_path) != generate.cache_path(PLOTS, 8)
     assert generate.schema_revision() in a.name and f"g{generate.GEN_VERSION}" in a.name
+
+
+def test_the_ingest_bench_loads_a_tiny_season_into_sqlite_and_postgresql(tmp_path: Path) -> None:
+    """``python -m bench --only ingest`` at 20 plots: the bare baselines and our load (first
+    and again) on both databases, per folder; the PostgreSQL databases it made are gone."""
+    res = ingest.run(20, 7, ("sqlite", "postgresql"), lots=20, out=tmp_path)
+    assert res["gen_s"] is not None and ingest.season(20, 7, tmp_path)[1] is None  # cached
+    assert set(res["dbs"]) == {"sqlite", "postgresql"}
+    for db, r in res["dbs"].items():
+        folders = {f["folder"]: f for f in r["folders"]}
+        assert list(folders) == [s for s in SOURCES if s in folders], db
+        assert {"parties", "plots", "production", "processing", "transport", "sales"} <= set(
+            folders
+        )
+        # the same file rows on both sides; the plots folder's are its 20 features
+        assert folders["plots"]["rows"] == 20 and r["rows"] == r["bare_rows"] > 1000, db
+        assert r["rows"] == sum(f["rows"] for f in r["folders"])
+        assert r["s"] == pytest.approx(sum(f["s"] for f in r["folders"]) + r["retry_s"])
+        assert all(f["s"] > 0 and f["again_s"] > 0 for f in r["folders"]), db
+        assert r["rate"] > 0 and r["bare_rate"] > 0 and r["again_s"] > 0
+        assert r["ratio"] == pytest.approx(r["rate"] / r["bare_rate"])
+        assert r["speedup"] == pytest.approx(r["s"] / r["again_s"])
+        assert r["rss"] > 10 and r["again_rss"] > 10 and r["bare_rss"] > 10
+    assert res["lots"] == 20 and res["p50"] > 0 and res["export"]["events"] > 0
+    assert res["pg_version"].startswith("PostgreSQL")
+    engine = create_engine(ingest.PG_ADMIN)
+    with engine.connect() as conn:
+        left = conn.execute(
+            text("SELECT datname FROM pg_database WHERE datname LIKE 'heitu_bench_ingest_%'")
+        ).all()
+    engine.dispose()
+    assert not [n for (n,) in left if n.split("_")[3] == str(os.getpid())]
+    text_ = "\n".join(ingest.markdown(res))
+    assert ingest.title(res) == "Ingest (20-plot season, SQLite and PostgreSQL)"
+    for part in ("SQLite, per landing-zone folder", "PostgreSQL, per landing-zone folder",
+                 "bare COPY", "re-ingest", "| **total** |", "Issue 14's targets"):  # fmt: skip
+        assert part in text_, part
