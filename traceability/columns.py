@@ -192,7 +192,7 @@ def load_readings(
                       r["temp_c"], r["humidity_pct"], r["lon"], r["lat"])  # fmt: skip
             good.append((n, p.key, content_hash(r), values))
         good.sort(key=lambda g: g[0])
-    existing = _stored(conn, [g[1] for g in good])
+    existing = stored_readings(conn, [g[1] for g in good])
     loaded: list[tuple[Any, ...]] = []
     loaded_keys: list[str] = []
     for line, key, h, values in good:
@@ -218,7 +218,7 @@ def load_readings(
     return report
 
 
-def _stored(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[str, str, int]]:
+def stored_readings(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[str, str, int]]:
     """Readings already stored under these keys (device@UTC time): key -> (hash, file, line).
     One query per device over the file's time span."""
     spans: dict[str, list[str]] = {}

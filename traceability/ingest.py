@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, select, text, update
 from traceability import models as m
 from traceability.errors import UnreadableFile
 from traceability.readers import FieldError, Row
-from traceability.sources import SOURCES, Parsed, Shipments, Source
+from traceability.sources import SOURCES, Parsed, Source
 from traceability.sqlrun import chunks as _chunks
 from traceability.store import touch
 from traceability.writes import (
@@ -223,24 +223,13 @@ def _lot_row(r: Any) -> dict[str, Any]:
 def _existing(conn: Connection, src: Source, keys: list[str]) -> dict[str, dict[str, Any]]:
     """Records of this source already loaded: key -> {hash, file, line, payload}."""
     out: dict[str, dict[str, Any]] = {}
-    if src.name == "telemetry":
-        by_device: dict[str, list[str]] = defaultdict(list)
-        for k in keys:
-            dev, _, ts = k.rpartition("@")
-            by_device[dev].append(ts)
-        t = m.Reading.__table__
-        for dev, stamps in by_device.items():
-            lo = datetime.fromisoformat(min(stamps))
-            hi = datetime.fromisoformat(max(stamps))
-            rows = conn.execute(
-                select(t.c.device_id, t.c.ts, t.c.content_hash, t.c.source_file, t.c.line).where(
-                    t.c.device_id == dev, t.c.ts >= lo, t.c.ts <= hi
-                )
-            )
-            for r in rows:
-                key = f"{r.device_id}@{r.ts.replace(tzinfo=UTC).isoformat()}"
-                out[key] = {"hash": r.content_hash, "file": r.source_file, "line": r.line}
-        return out
+    if not src.records_events:  # readings: parked ones retried here (the file path is columns)
+        from traceability.columns import stored_readings
+
+        return {
+            key: {"hash": h, "file": f, "line": line}
+            for key, (h, f, line) in stored_readings(conn, keys).items()
+        }
     if getattr(src, "versioned", False):
         return _existing_versions(conn, src, keys)
     # The stored record itself is read only where a rule compares it (a shipment completed).
@@ -356,11 +345,11 @@ def process(
                 # e.g. a parked copy of a record that another delivery loaded meanwhile
                 same_copies.append((p.key, item.row.fields))
                 continue
-            if isinstance(src, Shipments) and Shipments.completes(p.record, prior["payload"]):
+            if src.compares_prior and src.completes(p.record, prior["payload"]):
                 report(item.file).unchanged += 1  # the in-transit copy, arriving late
                 same_copies.append((p.key, item.row.fields))
                 continue
-            if isinstance(src, Shipments) and Shipments.completes(prior["payload"], p.record):
+            if src.compares_prior and src.completes(prior["payload"], p.record):
                 completed.append({"key": p.key, "record": p.record, "hash": h, "item": item})
                 existing[p.key] = {**prior, "hash": h, "payload": p.record}
                 report(item.file).loaded += 1
@@ -387,7 +376,7 @@ def process(
             load.drop_record()
             reject(item, p.key, exc.field, exc.reason)
             continue
-        if src.name != "telemetry":
+        if src.records_events:
             rec = p.record
             ev = {
                 "event_id": event_id,

@@ -66,6 +66,8 @@ class Source:
     #: True when a rule compares a re-delivered record with the stored one (not just their
     #: hashes): the stored records are then read back with the hashes.
     compares_prior = False
+    #: False for a source whose records are not events (telemetry: millions of readings).
+    records_events = True
 
     def rows(self, path: Path) -> Iterator[Row]:
         return read_csv(path, self.required)
@@ -78,6 +80,11 @@ class Source:
 
     def parse(self, fields: dict[str, Any]) -> Parsed:
         raise NotImplementedError
+
+    def completes(self, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        """Whether ``new``, delivered under a stored record's key with other content, only
+        completes ``old`` (then it is loaded over it, not rejected as a conflict)."""
+        return False
 
     def apply(self, load: Loader, p: Parsed, event_id: str) -> list[str]:
         """Write the record's rows; return the lot ids it touched."""
@@ -473,8 +480,7 @@ class Shipments(Source):
             load.add("shipment_lot", {"shipment_id": rec["shipment_id"], "lot_id": lot, "kg": kg})
         return [lot for lot, _ in rec["lots"]]
 
-    @staticmethod
-    def completes(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    def completes(self, old: dict[str, Any], new: dict[str, Any]) -> bool:
         """A later delivery that only fills in arrived_at completes a shipment in transit."""
         if old.get("arrived_at") or not new.get("arrived_at"):
             return False
@@ -496,6 +502,7 @@ class Telemetry(Source):
     columns = ("device_id", "ts", "temp_c", "humidity_pct", "lon", "lat")
 
     loads_files = True
+    records_events = False
 
     def rows(self, path: Path) -> Iterator[Row]:
         return read_jsonl(path)
