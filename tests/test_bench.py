@@ -214,6 +214,9 @@ def test_the_ingest_bench_loads_a_tiny_season_into_sqlite_and_postgresql(tmp_pat
         assert r["ratio"] == pytest.approx(r["rate"] / r["bare_rate"])
         assert r["speedup"] == pytest.approx(r["s"] / r["again_s"])
         assert r["rss"] > 10 and r["again_rss"] > 10 and r["bare_rss"] > 10
+        # the store floor put every loaded row into an empty store of the same schema
+        assert r["floor_s"] > 0 and r["floor_tables"]["event"]["rows"] > 100, db
+        assert r["floor_tables"]["reading"]["rows"] > 100, db
     assert res["lots"] == 20 and res["p50"] > 0 and res["export"]["events"] > 0
     assert res["pg_version"].startswith("PostgreSQL")
     engine = create_engine(ingest.PG_ADMIN)
@@ -226,5 +229,6 @@ def test_the_ingest_bench_loads_a_tiny_season_into_sqlite_and_postgresql(tmp_pat
     text_ = "\n".join(ingest.markdown(res))
     assert ingest.title(res) == "Ingest (20-plot season, SQLite and PostgreSQL)"
     for part in ("SQLite, per landing-zone folder", "PostgreSQL, per landing-zone folder",
-                 "bare COPY", "re-ingest", "| **total** |", "Issue 14's targets"):  # fmt: skip
+                 "bare COPY", "re-ingest", "| **total** |", "Issue 14's targets",
+                 "store floor"):  # fmt: skip
         assert part in text_, part
