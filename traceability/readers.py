@@ -3,6 +3,8 @@
 Only the shape of the file is checked here (encoding, header, JSON lines); each field is
 checked by the source's rules in ``sources.py``, so every broken rule becomes a reject that
 names the file, line and field. A file that cannot be read at all raises ``UnreadableFile``.
+One bad record never costs the good ones: a cell that is too long, a NUL byte, a quote that
+is never closed or a line of bytes that are not text rejects that record and the rest loads.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import io
 import json
 import math
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +24,21 @@ from zoneinfo import ZoneInfo
 from traceability.errors import UnreadableFile
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+#: Longest cell (CSV) or JSON line accepted, in characters: the csv module's own default limit,
+#: kept on purpose. The longest legitimate cell is a lot list (``lot:kg;...``, some 20
+#: characters an entry: thousands of lots); anything longer is a broken record, most often a
+#: stray quote that swallowed the lines after it. Such a record is rejected and its giant
+#: cell is never stored (the reject keeps only its first characters).
+MAX_FIELD = 131_072
+#: Characters of an over-long or broken cell kept in the reject's raw record.
+KEPT_OF_BAD_CELL = 100
+#: Longest column name a reject's ``field`` can hold (``reject.field`` is VARCHAR(60)).
+MAX_FIELD_NAME = 60
+
+_EOL = re.compile(r"\r\n|\r|\n")  # physical line breaks, as csv and StringIO(newline="") see
+_UNQUOTED = re.compile(r"[^,\r\n]*")
+_NOT_TEXT = re.compile(r"[\x00\ud800-\udfff]")  # NUL and unpaired surrogates: no store holds them
 
 
 class Row(NamedTuple):
@@ -39,31 +57,115 @@ class FieldError(ValueError):
         super().__init__(f"{field}: {reason}" if field else reason)
 
 
-def decode(path: Path) -> tuple[str, str]:
-    """Text of a contract file and the encoding found: UTF-8 (with or without BOM) or GB18030.
+class Decoded(NamedTuple):
+    """A line-based file's text. ``bad_lines``: physical line number -> why its bytes are not
+    text in ``encoding`` (those lines are decoded with U+FFFD for the bad bytes, so the rest
+    of the line keeps its commas and quotes)."""
 
-    Strict decoding decides: UTF-8 is tried first because valid GB18030 text is almost never
-    valid UTF-8, while GB18030 accepts nearly any byte string, so it cannot go first.
-    """
+    text: str
+    encoding: str
+    bad_lines: dict[int, str]
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise UnreadableFile(path, exc.strerror or str(exc)) from exc
-    if data.startswith(b"\xef\xbb\xbf"):
+
+
+def _by_line(data: bytes, encoding: str) -> tuple[str, dict[int, str]]:
+    """Decode line by line: the text (bad bytes replaced) and the lines that are not valid."""
+    parts: list[str] = []
+    bad: dict[int, str] = {}
+    name = "UTF-8" if encoding == "utf-8" else "GB18030"
+    for n, raw in enumerate(data.splitlines(keepends=True), start=1):
         try:
-            return data[3:].decode("utf-8"), "utf-8-sig"
+            parts.append(raw.decode(encoding))
         except UnicodeDecodeError as exc:
-            raise UnreadableFile(path, f"starts with a UTF-8 BOM but is not UTF-8: {exc}") from exc
+            byte = raw[exc.start]
+            bad[n] = f"line {n} is not valid {name} (byte 0x{byte:02x} at position {exc.start + 1})"
+            parts.append(raw.decode(encoding, "replace"))
+    return "".join(parts), bad
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """Whether a file that is not valid UTF-8 as a whole still is UTF-8 with a few broken lines:
+    more of its non-ASCII lines are valid UTF-8 than not. GB18030 text with Chinese in it is
+    almost never valid UTF-8, so a GB18030 file has (nearly) no valid non-ASCII lines."""
+    good = bad = 0
+    for raw in data.splitlines():
+        if raw.isascii():
+            continue
+        try:
+            raw.decode("utf-8")
+            good += 1
+        except UnicodeDecodeError:
+            bad += 1
+    return good > bad
+
+
+def decode_lines(path: Path) -> Decoded:
+    """Text of a line-based contract file (CSV, JSON lines) and the encoding found: UTF-8
+    (with or without BOM) or GB18030; a line whose bytes are not valid is named in
+    ``bad_lines`` instead of failing the file.
+
+    Strict decoding decides: UTF-8 is tried first because valid GB18030 text is almost never
+    valid UTF-8, while GB18030 accepts nearly any byte string, so it cannot go first. A file
+    that is not valid UTF-8 as a whole is still UTF-8 when most of its non-ASCII lines are
+    (one corrupted line must not turn every Chinese name of the file into GB18030 mojibake);
+    otherwise it is GB18030. A file where more than half the lines are not text in the
+    encoding found is unreadable.
+    """
+    data = _read_bytes(path)
+    if data.startswith(b"\xef\xbb\xbf"):
+        body, encoding = data[3:], "utf-8-sig"
+        try:
+            return Decoded(body.decode("utf-8"), encoding, {})
+        except UnicodeDecodeError as exc:
+            text, bad = _by_line(body, "utf-8")
+            if _too_broken(text, bad):
+                raise UnreadableFile(
+                    path, f"starts with a UTF-8 BOM but is not UTF-8: {exc}"
+                ) from exc
+            return Decoded(text, encoding, bad)
     try:
-        return data.decode("utf-8"), "utf-8"
+        return Decoded(data.decode("utf-8"), "utf-8", {})
     except UnicodeDecodeError:
         pass
+    if _mostly_utf8(data):
+        text, bad = _by_line(data, "utf-8")
+        return Decoded(text, "utf-8", bad)
     try:
-        return data.decode("gb18030"), "gb18030"
+        return Decoded(data.decode("gb18030"), "gb18030", {})
     except UnicodeDecodeError as exc:
-        raise UnreadableFile(
-            path, f"text is neither UTF-8 nor GB18030 (byte {exc.start} is not valid)"
-        ) from exc
+        text, bad = _by_line(data, "gb18030")
+        if _too_broken(text, bad):
+            raise UnreadableFile(
+                path, f"text is neither UTF-8 nor GB18030 (byte {exc.start} is not valid)"
+            ) from exc
+        return Decoded(text, "gb18030", bad)
+
+
+def _too_broken(text: str, bad: dict[int, str]) -> bool:
+    """More than half the lines broken (or the only one): not a text file with a bad line."""
+    lines = text.count("\n") + text.count("\r") - text.count("\r\n") + 1
+    return 2 * len(bad) > lines
+
+
+def decode(path: Path) -> tuple[str, str]:
+    """Text of a whole-document contract file (GeoJSON, EPCIS) and the encoding found, by the
+    rules of ``decode_lines``; a document has no rows to reject, so any line of bytes that is
+    not text makes it unreadable."""
+    text, encoding, bad = decode_lines(path)
+    if bad:
+        first = min(bad)
+        raise UnreadableFile(path, f"text is not valid {_label(encoding)}: {bad[first]}")
+    return text, encoding
+
+
+def _label(encoding: str) -> str:
+    return "GB18030" if encoding == "gb18030" else "UTF-8"
 
 
 def normalise_header(name: str) -> str:
@@ -71,16 +173,155 @@ def normalise_header(name: str) -> str:
     return name.strip().lower()
 
 
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+class _Scan(NamedTuple):
+    """One record read by the slow path (``_scan_record``)."""
+
+    cells: list[str]
+    problem: str | None
+    column: int | None  # index of the cell the problem is in
+    resume: int  # offset where the next record starts
+    lines: int  # physical lines from the record's start to ``resume``
+
+
+def _line_end(text: str, pos: int) -> int:
+    m = _EOL.search(text, pos)
+    return m.end() if m else len(text)
+
+
+def _scan_record(text: str, pos: int, start: int) -> _Scan:
+    """Read the record at ``text[pos:]`` (which starts on line ``start``) the way the csv module
+    does (non-strict: text after a closing quote is kept, a quote inside a cell is a quote), but
+    without its field limit, and tell what is wrong with it. Only used once the csv module
+    raised, so a clean file never comes here.
+
+    A quote that is never closed, or whose "closing" quote on a later line is followed by more
+    text (the next cell's opening quote: a stray quote paired with it), ends the record at the
+    end of the line the quote opened on; the lines after it are read as records again.
+    """
+    begin = pos
+    n = len(text)
+    cells: list[str] = []
+    problem: str | None = None
+    column: int | None = None
+    while True:
+        if pos < n and text[pos] == '"':
+            opened = pos
+            parts: list[str] = []
+            k = pos + 1
+            while True:
+                j = text.find('"', k)
+                if j == -1:
+                    return _stray_quote(text, begin, opened, start, cells, None)
+                parts.append(text[k:j])
+                if j + 1 < n and text[j + 1] == '"':
+                    parts.append('"')
+                    k = j + 2
+                    continue
+                break
+            m = _UNQUOTED.match(text, j + 1)
+            if m.end() > j + 1 and _EOL.search(text, opened, j):
+                return _stray_quote(text, begin, opened, start, cells, j)
+            value = "".join(parts) + m.group()
+            pos = m.end()
+        else:
+            m = _UNQUOTED.match(text, pos)
+            value = m.group()
+            pos = m.end()
+        if len(value) > MAX_FIELD and problem is None:
+            problem = f"field too long: {len(value):,} characters, the limit is {MAX_FIELD:,}"
+            column = len(cells)
+        cells.append(value if len(value) <= MAX_FIELD else value[:KEPT_OF_BAD_CELL] + "…")
+        if pos < n and text[pos] == ",":
+            pos += 1
+            continue
+        end = _line_end(text, pos) if pos < n else n
+        lines = len(_EOL.findall(text, begin, end))
+        if end == n and (end == begin or text[end - 1] not in "\r\n"):
+            lines += 1  # the last line of a file without a final line break
+        return _Scan(cells, problem, column, end, lines)
+
+
+def _stray_quote(
+    text: str, begin: int, opened: int, start: int, cells: list[str], closed_at: int | None
+) -> _Scan:
+    opened_line = start + len(_EOL.findall(text, begin, opened))
+    resume = _line_end(text, opened)
+    if closed_at is None:
+        why = "is never closed (it would run to the end of the file)"
+    else:
+        closed_line = start + len(_EOL.findall(text, begin, closed_at))
+        why = (
+            f"is not closed: the quote on line {closed_line} that would close it is "
+            "followed by more text"
+        )
+    rest = text[opened + 1 : min(resume, opened + 1 + KEPT_OF_BAD_CELL)].rstrip("\r\n")
+    return _Scan(
+        [*cells, rest],
+        f"unterminated quote: the quoted cell opened on line {opened_line} {why}",
+        len(cells),
+        resume,
+        opened_line - start + 1,
+    )
+
+
+def _skip_lines(buf: io.StringIO, offset: int, count: int) -> int:
+    """Offset of the line ``count`` physical lines after ``offset`` (as csv counts lines)."""
+    buf.seek(offset)
+    for _ in range(count):
+        buf.readline()
+    return buf.tell()
+
+
+def _clean(value: str) -> str:
+    """A cell as a reject may keep it: no NUL (nor lone surrogate), no giant text."""
+    if len(value) > MAX_FIELD:
+        value = value[:KEPT_OF_BAD_CELL] + "…"
+    return _NOT_TEXT.sub("\ufffd", value)
+
+
+def _column(names: list[str], i: int | None) -> str | None:
+    if i is None or i >= len(names) or not names[i]:
+        return None
+    return names[i][:MAX_FIELD_NAME]
+
+
 def read_csv(path: Path, required: tuple[str, ...]) -> Iterator[Row]:
-    """Rows of a contract CSV; line numbers count the header as line 1, as editors do."""
-    text, _ = decode(path)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    """Rows of a contract CSV; line numbers count the header as line 1, as editors do, and a
+    record spanning several lines (a quoted line break) has the number of its first line.
+
+    The clean path is the csv module over the decoded text. When it raises (a cell longer than
+    ``MAX_FIELD``, a quote that is not closed) the record it was reading is read again by
+    ``_scan_record``, rejected if it is broken, and the csv module goes on after it.
+    """
+    text, _, bad_lines = decode_lines(path)
+    if 1 in bad_lines:
+        raise UnreadableFile(path, f"header row: {bad_lines[1]}")
+    bad_sorted = sorted(bad_lines)
+    has_nul = "\x00" in text
+    check_len = csv.field_size_limit() > MAX_FIELD  # someone raised the csv module's limit
+    buf = io.StringIO(text, newline="")
+    reader = csv.reader(buf, strict=True)
+    base = 0  # lines before the current reader's first line
+    base_offset = 0  # where the current reader started
+
     try:
         header = next(reader)
     except StopIteration:
         raise UnreadableFile(path, "file is empty (no header row)") from None
-    except csv.Error as exc:
-        raise UnreadableFile(path, f"header row: {exc}") from exc
+    except csv.Error:
+        scan = _scan_record(text, 0, 1)
+        if scan.problem:
+            raise UnreadableFile(path, f"header row: {scan.problem}") from None
+        header = scan.cells
+        base = scan.lines
+        base_offset = scan.resume
+        buf.seek(base_offset)
+        reader = csv.reader(buf, strict=True)
+    if has_nul and any("\x00" in h for h in header):
+        raise UnreadableFile(path, "header row: a column name contains a NUL byte (0x00)")
     names = [normalise_header(h) for h in header]
     dupes = sorted({n for n in names if names.count(n) > 1 and n})
     if dupes:
@@ -91,35 +332,75 @@ def read_csv(path: Path, required: tuple[str, ...]) -> Iterator[Row]:
             path,
             f"missing column(s) {', '.join(missing)}; header is {', '.join(names)}",
         )
-    line = reader.line_num
+    line = base + reader.line_num
     while True:
         start = line + 1
+        problem = None
+        column = None
         try:
             cells = next(reader)
+            line = base + reader.line_num
         except StopIteration:
             return
-        except csv.Error as exc:
-            raise UnreadableFile(path, f"line {start}: {exc}") from exc
-        line = reader.line_num
-        if not cells or all(not c.strip() for c in cells):
-            continue  # blank lines are not records
-        problem = None
-        if len(cells) != len(names):
-            problem = f"row has {len(cells)} cells, the header has {len(names)}"
-        fields = {n: (cells[i].strip() if i < len(cells) else "") for i, n in enumerate(names)}
-        yield Row(start, fields, problem)
+        except csv.Error:
+            offset = _skip_lines(buf, base_offset, start - 1 - base)
+            scan = _scan_record(text, offset, start)
+            cells, problem, column = scan.cells, scan.problem, scan.column
+            line = base = start - 1 + scan.lines
+            base_offset = scan.resume
+            buf.seek(base_offset)
+            reader = csv.reader(buf, strict=True)
+        if problem is None:
+            if not cells or all(not c.strip() for c in cells):
+                continue  # blank lines are not records
+            if bad_sorted:
+                i = bisect_left(bad_sorted, start)
+                if i < len(bad_sorted) and bad_sorted[i] <= line:
+                    problem = bad_lines[bad_sorted[i]]
+            if problem is None and has_nul:
+                column = next((i for i, c in enumerate(cells) if "\x00" in c), None)
+                if column is not None:
+                    where = _column(names, column) or f"cell {column + 1}"
+                    problem = f"{where} contains a NUL byte (0x00), which is not text"
+            if problem is None and check_len:
+                column = next((i for i, c in enumerate(cells) if len(c) > MAX_FIELD), None)
+                if column is not None:
+                    n = len(cells[column])
+                    problem = f"field too long: {n:,} characters, the limit is {MAX_FIELD:,}"
+            if problem is None and len(cells) != len(names):
+                problem = f"row has {len(cells)} cells, the header has {len(names)}"
+        if problem is None:
+            fields = {n: (cells[i].strip() if i < len(cells) else "") for i, n in enumerate(names)}
+            yield Row(start, fields)
+        else:
+            fields = {
+                n: (_clean(cells[i].strip()) if i < len(cells) else "") for i, n in enumerate(names)
+            }
+            yield Row(start, fields, problem, _column(names, column))
 
 
 def read_jsonl(path: Path) -> Iterator[Row]:
-    """Lines of a JSON-lines file; a line that is not a JSON object is a row problem."""
-    text, _ = decode(path)
-    for n, raw in enumerate(text.splitlines(), start=1):
+    """Lines of a JSON-lines file; a line that is not a JSON object is a row problem, and so
+    is a line that is not text, longer than ``MAX_FIELD`` or holding a NUL or an unpaired
+    surrogate (``\\u0000``, ``\\ud800``), which no store can keep. Lines are the physical lines
+    (``\\n``, ``\\r\\n`` or ``\\r``), as in CSV files and editors."""
+    text, _, bad_lines = decode_lines(path)
+    for n, raw in enumerate(io.StringIO(text, newline=""), start=1):
         if not raw.strip():
+            continue
+        if bad_lines and n in bad_lines:
+            yield Row(n, {}, bad_lines[n])
+            continue
+        if len(raw) > MAX_FIELD:
+            yield Row(n, {}, f"line too long: {len(raw):,} characters, the limit is {MAX_FIELD:,}")
             continue
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError as exc:
             yield Row(n, {}, f"line is not JSON: {exc.msg} at column {exc.colno}")
+            continue
+        except RecursionError:
+            yield Row(n, {}, "line is not JSON that can be read: nested too deeply")
             continue
         if not isinstance(obj, dict):
             yield Row(n, {}, "line is not a JSON object")
@@ -128,6 +409,14 @@ def read_jsonl(path: Path) -> Iterator[Row]:
             normalise_header(k): ("" if v is None else v if isinstance(v, str) else json.dumps(v))
             for k, v in obj.items()
         }
+        if "\\u" in raw:  # only an escape can bring a NUL or a lone surrogate into the text
+            key = next((k for k, v in fields.items() if _NOT_TEXT.search(k + v)), None)
+            if key is not None:
+                name = _clean(key)[:MAX_FIELD_NAME] or None
+                yield Row(
+                    n, {}, f"{name or 'a key'} holds a NUL or an unpaired surrogate: not text", name
+                )
+                continue
         yield Row(n, fields)
 
 
