@@ -36,6 +36,9 @@ KEPT_OF_BAD_CELL = 100
 #: Longest column name a reject's ``field`` can hold (``reject.field`` is VARCHAR(60)).
 MAX_FIELD_NAME = 60
 
+#: Largest whole number (units) accepted: the store keeps them in 32-bit INTEGER columns.
+MAX_WHOLE = 2_147_483_647
+
 _EOL = re.compile(r"\r\n|\r|\n")  # physical line breaks, as csv and StringIO(newline="") see
 _UNQUOTED = re.compile(r"[^,\r\n]*")
 _NOT_TEXT = re.compile(r"[\x00\ud800-\udfff]")  # NUL and unpaired surrogates: no store holds them
@@ -392,7 +395,8 @@ def read_jsonl(path: Path) -> Iterator[Row]:
             yield Row(n, {}, bad_lines[n])
             continue
         if len(raw) > MAX_FIELD:
-            yield Row(n, {}, f"line too long: {len(raw):,} characters, the limit is {MAX_FIELD:,}")
+            size = len(raw.rstrip("\r\n"))
+            yield Row(n, {}, f"line too long: {size:,} characters, the limit is {MAX_FIELD:,}")
             continue
         try:
             obj = json.loads(raw)
@@ -437,6 +441,11 @@ def parse_time(value: str, field: str) -> tuple[datetime, int]:
         ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=SHANGHAI)
+    if dt.year in (1, 9999):  # the UTC time may fall outside what datetime can hold
+        try:
+            dt.astimezone(UTC)
+        except OverflowError:
+            raise FieldError(field, f"time {value!r} is out of range") from None
     offset = dt.utcoffset() or timedelta(0)
     return dt, int(offset.total_seconds() // 60)
 
@@ -495,6 +504,8 @@ def whole_number(fields: dict[str, str], name: str, *, required: bool = False) -
         return None
     if value != int(value):
         raise FieldError(name, f"{name} {fields[name]!r} is not a whole number")
+    if value > MAX_WHOLE:
+        raise FieldError(name, f"{name} {fields[name]!r} is too large, the most is {MAX_WHOLE:,}")
     return int(value)
 
 
