@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import text
 
 from tests.season import GTIN_RICE, write_season
+from traceability.errors import UnreadableFile
 from traceability.pipeline import ingest_dir
-from traceability.readers import MAX_FIELD, read_csv
+from traceability.readers import MAX_FIELD, decode, read_csv
 from traceability.rejects import open_rejects
 from traceability.store import open_store
 
@@ -247,3 +248,28 @@ def test_clean_file_and_limit_at_the_edge(tmp_path: Path) -> None:
     assert [(r.line, r.problem) for r in rows] == [(2, None), (4, None), (5, None)]
     assert rows[0].fields["b"] == "x\r\ny" and rows[2].fields["b"] == 'q"q'
     assert len(rows[1].fields["b"]) == MAX_FIELD
+
+
+def test_gb18030_file_with_one_line_that_is_not(tmp_path: Path) -> None:
+    """Before, a GB18030 file with one line of bytes that are not GB18030 was unreadable."""
+    path = tmp_path / "p.csv"
+    text_ = "party_id,name\nF1,五常市\nF2,坏\nF3,黑龙江省\n"
+    path.write_bytes(text_.encode("gb18030").replace("坏".encode("gb18030"), b"\xff\xff"))
+    rows = list(read_csv(path, ("party_id",)))
+    assert [(r.line, r.fields["name"], r.problem) for r in rows] == [
+        (2, "五常市", None),
+        (3, "\ufffd\ufffd", "line 3 is not valid GB18030 (byte 0xff at position 4)"),
+        (4, "黑龙江省", None),
+    ]
+
+
+def test_document_with_a_line_that_is_not_utf8_is_unreadable(tmp_path: Path) -> None:
+    """A GeoJSON or EPCIS document has no rows to reject: instead of being read as GB18030
+    mojibake, a UTF-8 document with a broken line is unreadable, naming the line."""
+    path = tmp_path / "plots.geojson"
+    lines = ['{"type": "FeatureCollection",', '"name": "五常市",', '"x": "坏",', '"features": []}']
+    path.write_bytes("\n".join(lines).encode().replace("坏".encode(), b"\xc3("))
+    with pytest.raises(
+        UnreadableFile, match=r"line 3 is not valid UTF-8 \(byte 0xc3 at position 7\)"
+    ):
+        decode(path)

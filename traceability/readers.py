@@ -117,8 +117,9 @@ def decode_lines(path: Path) -> Decoded:
     valid UTF-8, while GB18030 accepts nearly any byte string, so it cannot go first. A file
     that is not valid UTF-8 as a whole is still UTF-8 when most of its non-ASCII lines are
     (one corrupted line must not turn every Chinese name of the file into GB18030 mojibake);
-    otherwise it is GB18030. A file where more than half the lines are not text in the
-    encoding found is unreadable.
+    otherwise it is GB18030 when it is valid GB18030, and else whichever of the two leaves
+    fewer broken lines. A file where more than half the lines are not text in the encoding
+    found is unreadable.
     """
     data = _read_bytes(path)
     if data.startswith(b"\xef\xbb\xbf"):
@@ -142,12 +143,17 @@ def decode_lines(path: Path) -> Decoded:
     try:
         return Decoded(data.decode("gb18030"), "gb18030", {})
     except UnicodeDecodeError as exc:
-        text, bad = _by_line(data, "gb18030")
+        # Neither as a whole: the encoding with fewer broken lines (UTF-8 on a tie).
+        text, bad = _by_line(data, "utf-8")
+        encoding = "utf-8"
+        text_gb, bad_gb = _by_line(data, "gb18030")
+        if len(bad_gb) < len(bad):
+            text, bad, encoding = text_gb, bad_gb, "gb18030"
         if _too_broken(text, bad):
             raise UnreadableFile(
                 path, f"text is neither UTF-8 nor GB18030 (byte {exc.start} is not valid)"
             ) from exc
-        return Decoded(text, "gb18030", bad)
+        return Decoded(text, encoding, bad)
 
 
 def _too_broken(text: str, bad: dict[int, str]) -> bool:
@@ -162,13 +168,9 @@ def decode(path: Path) -> tuple[str, str]:
     not text makes it unreadable."""
     text, encoding, bad = decode_lines(path)
     if bad:
-        first = min(bad)
-        raise UnreadableFile(path, f"text is not valid {_label(encoding)}: {bad[first]}")
+        more = f" (and {len(bad) - 1:,} more lines)" if len(bad) > 1 else ""
+        raise UnreadableFile(path, bad[min(bad)] + more)
     return text, encoding
-
-
-def _label(encoding: str) -> str:
-    return "GB18030" if encoding == "gb18030" else "UTF-8"
 
 
 def normalise_header(name: str) -> str:
@@ -516,9 +518,22 @@ def choice(fields: dict[str, str], name: str, allowed: tuple[str, ...], *, requi
     return value
 
 
+def is_division_code(value: str, digits: int | None = None) -> bool:
+    """An administrative division code (GB/T 2260: 2 digits a province, 4 a city, 6 a county),
+    in ASCII digits, ``digits`` long when given. Not ``\\d`` nor ``str.isdigit`` alone: those
+    also take full-width ２３０１８４ (what a Chinese input method types) and other scripts'
+    digits, which would never match a stored code."""
+    return value.isascii() and value.isdigit() and (digits is None or len(value) == digits)
+
+
+def is_county_code(value: str) -> bool:
+    """The one county-code rule: six ASCII digits (230184 is Wuchang)."""
+    return is_division_code(value, 6)
+
+
 def county_code(fields: dict[str, str], name: str = "county_code", *, required: bool = False):
     value = text_field(fields, name, required=required)
-    if value is not None and not re.fullmatch(r"\d{6}", value):
+    if value is not None and not is_county_code(value):
         raise FieldError(name, f"{name} {value!r} is not a 6-digit administrative division code")
     return value
 
