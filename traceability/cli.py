@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -130,6 +129,8 @@ def _window_bound(value: str | None, *, end: bool) -> Any:
 
 
 def cmd_recall(args: argparse.Namespace) -> int:
+    from traceability.readers import is_county_code
+
     if args.action == "declare":
         return cmd_recall_declare(args)
     if args.action == "lift":
@@ -144,7 +145,7 @@ def cmd_recall(args: argparse.Namespace) -> int:
     if len(given) != 1:
         raise UsageError("recall needs exactly one of --plot, --farm, --county, --input or --lot")
     kind, key = given[0]
-    if kind == "county" and not re.fullmatch(r"[0-9]{6}", key):
+    if kind == "county" and not is_county_code(key):
         raise UsageError(f"--county {key!r}: a county is its 6-digit code, e.g. 230184")
     date_from = _window_bound(args.date_from, end=False)
     date_to = _window_bound(args.date_to, end=True)
@@ -186,6 +187,7 @@ def _recall_line(doc: dict[str, Any]) -> str:
 
 
 def cmd_recall_declare(args: argparse.Namespace) -> int:
+    from traceability.readers import is_county_code
     from traceability.recalls import declare
 
     if args.recall_id is not None:
@@ -200,7 +202,7 @@ def cmd_recall_declare(args: argparse.Namespace) -> int:
     if args.date_from or args.date_to or args.xlsx or args.csv:
         raise UsageError("--from, --to, --xlsx and --csv belong to the recall query")
     scope, key = given[0]
-    if scope == "county" and not re.fullmatch(r"[0-9]{6}", key):
+    if scope == "county" and not is_county_code(key):
         raise UsageError(f"--county {key!r}: a county is its 6-digit code, e.g. 230184")
     try:
         doc = declare(_engine(), scope, key, args.reason)

@@ -1793,6 +1793,8 @@ def _text(value: Any, most: int | None = None) -> str | None:
 
 
 def _apply_master(load: Loader, rec: dict[str, Any], event_id: str) -> list[str]:
+    from traceability.readers import is_county_code
+
     """Master data: a party, plot or product the store does not have yet (ours: the heitu
     attributes); other elements are kept with their event row only."""
     from traceability import gs1
@@ -1808,7 +1810,7 @@ def _apply_master(load: Loader, rec: dict[str, Any], event_id: str) -> list[str]
     h = _local(attrs, ns)
     eid = str(element.get("id") or "")
     county = _text(h.get("countyCode"))
-    county = county if county and re.fullmatch(r"\d{6}", county) else None
+    county = county if county and is_county_code(county) else None
     pid, plot, gtin = h.get("partyID"), h.get("plotID"), h.get("gtin")
     if isinstance(pid, str) and 0 < len(pid) <= _MAX_ID and h.get("role") in ROLES:
         gln = _gln_of(eid)
