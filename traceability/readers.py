@@ -14,7 +14,6 @@ import io
 import json
 import math
 import re
-from bisect import bisect_left
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -304,7 +303,6 @@ def read_csv(path: Path, required: tuple[str, ...]) -> Iterator[Row]:
     text, _, bad_lines = decode_lines(path)
     if 1 in bad_lines:
         raise UnreadableFile(path, f"header row: {bad_lines[1]}")
-    bad_sorted = sorted(bad_lines)
     has_nul = "\x00" in text
     check_len = csv.field_size_limit() > MAX_FIELD  # someone raised the csv module's limit
     buf = io.StringIO(text, newline="")
@@ -337,51 +335,68 @@ def read_csv(path: Path, required: tuple[str, ...]) -> Iterator[Row]:
             path,
             f"missing column(s) {', '.join(missing)}; header is {', '.join(names)}",
         )
+    width = len(names)
+    careful = bool(bad_lines) or has_nul or check_len  # else only the cell count is checked
     line = base + reader.line_num
     while True:
         start = line + 1
-        problem = None
-        column = None
         try:
             cells = next(reader)
-            line = base + reader.line_num
         except StopIteration:
             return
         except csv.Error:
             offset = _skip_lines(buf, base_offset, start - 1 - base)
             scan = _scan_record(text, offset, start)
-            cells, problem, column = scan.cells, scan.problem, scan.column
             line = base = start - 1 + scan.lines
             base_offset = scan.resume
             buf.seek(base_offset)
             reader = csv.reader(buf, strict=True)
-        if problem is None:
-            if not cells or all(not c.strip() for c in cells):
-                continue  # blank lines are not records
-            if bad_sorted:
-                i = bisect_left(bad_sorted, start)
-                if i < len(bad_sorted) and bad_sorted[i] <= line:
-                    problem = bad_lines[bad_sorted[i]]
-            if problem is None and has_nul:
-                column = next((i for i, c in enumerate(cells) if "\x00" in c), None)
-                if column is not None:
-                    where = _column(names, column) or f"cell {column + 1}"
-                    problem = f"{where} contains a NUL byte (0x00), which is not text"
-            if problem is None and check_len:
-                column = next((i for i, c in enumerate(cells) if len(c) > MAX_FIELD), None)
-                if column is not None:
-                    n = len(cells[column])
-                    problem = f"field too long: {n:,} characters, the limit is {MAX_FIELD:,}"
-            if problem is None and len(cells) != len(names):
-                problem = f"row has {len(cells)} cells, the header has {len(names)}"
-        if problem is None:
-            fields = {n: (cells[i].strip() if i < len(cells) else "") for i, n in enumerate(names)}
-            yield Row(start, fields)
+            cells = scan.cells
+            if scan.problem:
+                yield _rejected(start, cells, names, scan.problem, scan.column)
+                continue
         else:
-            fields = {
-                n: (_clean(cells[i].strip()) if i < len(cells) else "") for i, n in enumerate(names)
-            }
-            yield Row(start, fields, problem, _column(names, column))
+            line = base + reader.line_num
+        if not cells or (not cells[0].strip() and all(not c.strip() for c in cells)):
+            continue  # blank lines are not records
+        if careful or len(cells) != width:
+            problem, column = _row_problem(cells, names, start, line, bad_lines, check_len)
+            if problem:
+                yield _rejected(start, cells, names, problem, column)
+                continue
+        yield Row(start, dict(zip(names, map(str.strip, cells), strict=False)))  # same length
+
+
+def _row_problem(
+    cells: list[str],
+    names: list[str],
+    start: int,
+    end: int,
+    bad_lines: dict[int, str],
+    check_len: bool,
+) -> tuple[str | None, int | None]:
+    """What is wrong with a record on lines ``start``..``end`` that the csv module read:
+    a line that is not text, a NUL, a cell over the limit, a wrong number of cells."""
+    for n in range(start, end + 1) if bad_lines else ():
+        if n in bad_lines:
+            return bad_lines[n], None
+    for i, c in enumerate(cells):
+        if "\x00" in c:
+            where = _column(names, i) or f"cell {i + 1}"
+            return f"{where} contains a NUL byte (0x00), which is not text", i
+        if check_len and len(c) > MAX_FIELD:
+            return f"field too long: {len(c):,} characters, the limit is {MAX_FIELD:,}", i
+    if len(cells) != len(names):
+        return f"row has {len(cells)} cells, the header has {len(names)}", None
+    return None, None
+
+
+def _rejected(
+    start: int, cells: list[str], names: list[str], problem: str, column: int | None
+) -> Row:
+    """A rejected record: its cells under the header's names, cleaned to be storable."""
+    fields = {n: (_clean(cells[i].strip()) if i < len(cells) else "") for i, n in enumerate(names)}
+    return Row(start, fields, problem, _column(names, column))
 
 
 def read_jsonl(path: Path) -> Iterator[Row]:
