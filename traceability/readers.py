@@ -40,6 +40,8 @@ MAX_WHOLE = 2_147_483_647
 
 _EOL = re.compile(r"\r\n|\r|\n")  # physical line breaks, as csv and StringIO(newline="") see
 _UNQUOTED = re.compile(r"[^,\r\n]*")
+_RISKY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")  # JSON escapes of NUL or surrogates
+_OTHER_BREAKS = re.compile("[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")  # str.splitlines' extra ones
 _NOT_TEXT = re.compile(r"[\x00\ud800-\udfff]")  # NUL and unpaired surrogates: no store holds them
 
 
@@ -405,7 +407,10 @@ def read_jsonl(path: Path) -> Iterator[Row]:
     surrogate (``\\u0000``, ``\\ud800``), which no store can keep. Lines are the physical lines
     (``\\n``, ``\\r\\n`` or ``\\r``), as in CSV files and editors."""
     text, _, bad_lines = decode_lines(path)
-    for n, raw in enumerate(io.StringIO(text, newline=""), start=1):
+    # str.splitlines also breaks at \v, \f, \x1c-\x1e, \x85, U+2028 and U+2029, which may sit
+    # inside a JSON string: only the slower line reader counts lines right then.
+    lines = io.StringIO(text, newline="") if _OTHER_BREAKS.search(text) else text.splitlines()
+    for n, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         if bad_lines and n in bad_lines:
@@ -430,7 +435,8 @@ def read_jsonl(path: Path) -> Iterator[Row]:
             normalise_header(k): ("" if v is None else v if isinstance(v, str) else json.dumps(v))
             for k, v in obj.items()
         }
-        if "\\u" in raw:  # only an escape can bring a NUL or a lone surrogate into the text
+        # Only the escapes \u0000 and \ud800-\udfff bring a NUL or a lone surrogate in.
+        if "\\u" in raw and _RISKY_ESCAPE.search(raw):
             key = next((k for k, v in fields.items() if _NOT_TEXT.search(k + v)), None)
             if key is not None:
                 name = _clean(key)[:MAX_FIELD_NAME] or None
