@@ -5,6 +5,7 @@ file loads through the real ingest into a real store, with its own line number."
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -273,3 +274,20 @@ def test_document_with_a_line_that_is_not_utf8_is_unreadable(tmp_path: Path) -> 
         UnreadableFile, match=r"line 3 is not valid UTF-8 \(byte 0xc3 at position 7\)"
     ):
         decode(path)
+
+
+def test_limit_holds_when_the_csv_module_limit_was_raised(tmp_path: Path) -> None:
+    """Another library in the process may raise the csv module's (global) limit: the reader's
+    own limit still rejects the giant cell."""
+    path = tmp_path / "p.csv"
+    path.write_text(f"a,b\n1,{'z' * (MAX_FIELD + 1)}\n2,ok\n")
+    old = csv.field_size_limit(10 * MAX_FIELD)
+    try:
+        rows = list(read_csv(path, ("a",)))
+    finally:
+        csv.field_size_limit(old)
+    assert [(r.line, r.problem_field, r.problem) for r in rows] == [
+        (2, "b", "field too long: 131,073 characters, the limit is 131,072"),
+        (3, None, None),
+    ]
+    assert len(rows[0].fields["b"]) < 200
