@@ -94,19 +94,13 @@ def _by_line(data: bytes, encoding: str) -> tuple[str, dict[int, str]]:
 
 
 def _mostly_utf8(data: bytes) -> bool:
-    """Whether a file that is not valid UTF-8 as a whole still is UTF-8 with a few broken lines:
-    more of its non-ASCII lines are valid UTF-8 than not. GB18030 text with Chinese in it is
-    almost never valid UTF-8, so a GB18030 file has (nearly) no valid non-ASCII lines."""
-    good = bad = 0
-    for raw in data.splitlines():
-        if raw.isascii():
-            continue
-        try:
-            raw.decode("utf-8")
-            good += 1
-        except UnicodeDecodeError:
-            bad += 1
-    return good > bad
+    """Whether a file that is not valid UTF-8 as a whole still is UTF-8 with a few broken
+    bytes: more of its non-ASCII characters decode as UTF-8 than not. GB18030 text read as
+    UTF-8 is almost all broken sequences, so a GB18030 file has (nearly) no valid ones."""
+    text = data.decode("utf-8", "replace")
+    broken = text.count("\ufffd")
+    non_ascii = len(text) - len(text.encode("ascii", "ignore"))
+    return non_ascii - broken > broken
 
 
 def decode_lines(path: Path) -> Decoded:
@@ -116,8 +110,8 @@ def decode_lines(path: Path) -> Decoded:
 
     Strict decoding decides: UTF-8 is tried first because valid GB18030 text is almost never
     valid UTF-8, while GB18030 accepts nearly any byte string, so it cannot go first. A file
-    that is not valid UTF-8 as a whole is still UTF-8 when most of its non-ASCII lines are
-    (one corrupted line must not turn every Chinese name of the file into GB18030 mojibake);
+    that is not valid UTF-8 as a whole is still UTF-8 when most of its non-ASCII characters
+    are (one corrupted line must not turn every Chinese name of the file into GB18030 mojibake);
     otherwise it is GB18030 when it is valid GB18030, and else whichever of the two leaves
     fewer broken lines. A file where more than half the lines are not text in the encoding
     found is unreadable.
