@@ -10,9 +10,17 @@ import pytest
 from sqlalchemy import text
 
 from tests.season import PARTIES, write_csv, write_season
+from traceability.access import AccessError, check_office
 from traceability.errors import UnreadableFile
 from traceability.pipeline import ingest_dir
-from traceability.readers import FieldError, decode, parse_time, read_csv
+from traceability.readers import (
+    FieldError,
+    county_code,
+    decode,
+    is_county_code,
+    parse_time,
+    read_csv,
+)
 from traceability.store import open_store
 
 
@@ -96,3 +104,16 @@ def test_unreadable_file_does_not_stop_the_rest(inbox: Path, sqlite_url: str) ->
     [u] = result["unreadable"]
     assert "broken.csv" in u["file"] and "neither UTF-8 nor GB18030" in u["error"]
     assert result["sources"]["sales"]["loaded"] == 2  # sales.csv beside it still loads
+
+
+@pytest.mark.parametrize("code", ["２３０１８４", "٢٣٠١٨٤", "23018", "2301845", "23018a", ""])
+def test_county_code_is_six_ascii_digits(code: str) -> None:
+    """One rule for every county code (readers, EPCIS, CLI, web, offices): full-width digits
+    from a Chinese input method match ``\\d`` but never a stored code, so they are refused."""
+    assert is_county_code("230184")
+    assert not is_county_code(code)
+    if code:
+        with pytest.raises(FieldError, match="not a 6-digit administrative division code"):
+            county_code({"county_code": code})
+        with pytest.raises(AccessError):
+            check_office("county", [code])

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from traceability.errors import HeituError, NotFound
+from traceability.readers import is_division_code
 from traceability.readers import stored_utc_iso as _iso
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def check_office(role: str, regions: list[str]) -> tuple[str, ...]:
         raise AccessError(f"role {role!r}: expected one of {', '.join(ROLES)}")
     codes = tuple(dict.fromkeys(r.strip() for r in regions if r.strip()))
     for code in codes:
-        if not code.isdigit():
+        if not is_division_code(code):
             raise AccessError(f"region {code!r} is not a division code (digits, e.g. 230184)")
     digits = REGION_DIGITS.get(role)
     if digits is not None:

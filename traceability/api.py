@@ -20,7 +20,6 @@ brings the engine in (and migrates).
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
@@ -504,10 +503,11 @@ class Store:
         the whole day. ``xlsx``/``csv`` also write the recall spreadsheet there (``files``).
         UsageError for a malformed question, NotFound when the key is not in the store."""
         from traceability.lineage import recall
+        from traceability.readers import is_county_code
 
         if kind not in RECALL_KINDS:
             raise UsageError(f"recall by {kind!r}: expected one of {', '.join(RECALL_KINDS)}")
-        if kind == "county" and not re.fullmatch(r"[0-9]{6}", key):
+        if kind == "county" and not is_county_code(key):
             raise UsageError(f"county {key!r}: a county is its 6-digit code, e.g. 230184")
         start, end = recall_window(date_from, date_to)
         sheets = [(fmt, Path(p)) for fmt, p in (("xlsx", xlsx), ("csv", csv)) if p]
@@ -529,9 +529,10 @@ class Store:
         is declared plot by plot), with the reason consumers read on the page. UsageError
         for a scope that cannot be or an empty reason; NotFound when the store knows no such
         key (a recall of a typo would cover nothing)."""
+        from traceability.readers import is_county_code
         from traceability.recalls import declare
 
-        if scope == "county" and not re.fullmatch(r"[0-9]{6}", key):
+        if scope == "county" and not is_county_code(key):
             raise UsageError(f"county {key!r}: a county is its 6-digit code, e.g. 230184")
         try:
             return DeclaredRecall._of(declare(self.engine, scope, key, reason))

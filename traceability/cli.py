@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -114,6 +113,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_recall(args: argparse.Namespace) -> int:
+    from traceability.readers import is_county_code
+
     if args.action == "declare":
         return cmd_recall_declare(args)
     if args.action == "lift":
@@ -126,7 +127,7 @@ def cmd_recall(args: argparse.Namespace) -> int:
     if len(given) != 1:
         raise UsageError("recall needs exactly one of --plot, --farm, --county, --input or --lot")
     kind, key = given[0]
-    if kind == "county" and not re.fullmatch(r"[0-9]{6}", key):
+    if kind == "county" and not is_county_code(key):
         raise UsageError(f"--county {key!r}: a county is its 6-digit code, e.g. 230184")
     from traceability.api import recall_window
 
@@ -171,6 +172,8 @@ def _recall_line(doc: dict[str, Any]) -> str:
 
 
 def cmd_recall_declare(args: argparse.Namespace) -> int:
+    from traceability.readers import is_county_code
+
     if args.recall_id is not None:
         raise UsageError(f"unexpected argument {args.recall_id!r}")
     if args.farm is not None:
@@ -183,7 +186,7 @@ def cmd_recall_declare(args: argparse.Namespace) -> int:
     if args.date_from or args.date_to or args.xlsx or args.csv:
         raise UsageError("--from, --to, --xlsx and --csv belong to the recall query")
     scope, key = given[0]
-    if scope == "county" and not re.fullmatch(r"[0-9]{6}", key):
+    if scope == "county" and not is_county_code(key):
         raise UsageError(f"--county {key!r}: a county is its 6-digit code, e.g. 230184")
     doc = _store().declare_recall(scope, key, args.reason).as_dict()
     _emit(args, doc, _recall_line(doc))

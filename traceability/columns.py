@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
 
+from landing import decode_lines
 from traceability import models as m
-from traceability.readers import FieldError, decode, jsonl_row
+from traceability.readers import FieldError, Row, jsonl_lines, jsonl_row
 from traceability.writes import (
     FileReport,
     Item,
@@ -139,9 +140,12 @@ def load_readings(
 ) -> FileReport:
     """Load one telemetry file in the caller's transaction; the row path's rules, set-wise."""
 
-    text_, _ = decode(path)
-    lines = text_.splitlines()
-    cols = _read_columns(text_, len(lines))
+    text_, _, bad_lines = decode_lines(path)
+    physical = jsonl_lines(text_)
+    lines = physical if isinstance(physical, list) else list(physical)
+    # pyarrow reads the file only when its lines are the plain ones and all of them are text
+    plain = isinstance(physical, list) and not bad_lines
+    cols = _read_columns(text_, len(lines)) if plain else None
     report = FileReport(file)
     rejects: list[RejectRow] = []
     # (line, key, hash, the reading's stored values but file/line/hash) of valid lines
@@ -177,7 +181,8 @@ def load_readings(
         for n in slow:
             if not lines[n - 1].strip():
                 continue
-            row = jsonl_row(n, lines[n - 1], names)
+            bad = bad_lines.get(n)
+            row = Row(n, {}, bad) if bad else jsonl_row(n, lines[n - 1], names)
             try:
                 if row.problem:
                     raise FieldError(row.problem_field, row.problem)

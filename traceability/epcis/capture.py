@@ -11,12 +11,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from landing import decode
 from traceability.contract import MAX_ID, ROLES, STORAGE, UNITS, Parsed, Row
 from traceability.epcis.hashing import URN_VOCAB, event_hash, prefixes
 from traceability.epcis.ids import CBV_MDA_NAME, GS1_VOC, HEITU_NS, gln_of, lot_of, ours_in
 from traceability.epcis.schema import validate
 from traceability.errors import UnreadableFile
-from traceability.readers import decode
+from traceability.readers import is_county_code
 
 if TYPE_CHECKING:
     from traceability.ingest import Loader
@@ -534,7 +535,7 @@ def _apply_master(load: Loader, rec: dict[str, Any], event_id: str) -> list[str]
     h = _local(attrs, ns)
     eid = str(element.get("id") or "")
     county = _text(h.get("countyCode"))
-    county = county if county and re.fullmatch(r"\d{6}", county) else None
+    county = county if county and is_county_code(county) else None
     pid, plot, gtin = h.get("partyID"), h.get("plotID"), h.get("gtin")
     if isinstance(pid, str) and 0 < len(pid) <= MAX_ID and h.get("role") in ROLES:
         gln = gln_of(eid)

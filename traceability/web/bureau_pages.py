@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from traceability.access import Office
 from traceability.errors import NotFound
+from traceability.readers import is_county_code
 from traceability.web import api
 from traceability.web.portal import csrf_token
 
@@ -173,7 +174,7 @@ async def search(request: Request, q: str = "") -> Response:
             lot = None
         if lot:
             return RedirectResponse(f"/bureau/lots/{_q(lot)}", status_code=303)
-    if re.fullmatch(r"[0-9]{6}", text):
+    if is_county_code(text):
         return RedirectResponse(f"/bureau/recall?county={text}", status_code=303)
 
     def kind() -> str | None:

@@ -12,6 +12,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from traceability.readers import is_county_code
+
 __all__ = ["city_name", "county_name", "county_outline", "place_name"]
 
 _SUFFIX_EN = {
@@ -46,7 +48,7 @@ def _index() -> dict[str, tuple[str, str, str]]:
             "WHERE path LIKE 'administrative/amap/land/%'"
         ):
             code = Path(path).stem
-            if code.isdigit() and len(code) == 6:
+            if is_county_code(code):
                 out[code] = (province or "", city or "", district or "")
     return out
 
