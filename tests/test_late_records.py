@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from tests.season import GTIN_RICE, SHIPMENTS, table_counts, write_csv, write_season
+from tests.season import GTIN_RICE, PRODUCTION, SHIPMENTS, table_counts, write_csv, write_season
 from traceability.pipeline import ingest_dir
 from traceability.rejects import open_rejects
 from traceability.store import open_store
@@ -196,3 +196,22 @@ def test_overlong_id_is_a_reject_on_both_stores(inbox: Path, store_url: str) -> 
     assert result["sources"]["parties"]["loaded"] == 7
     [r] = open_rejects(open_store(store_url))
     assert r["field"] == "party_id" and "longer than 128" in r["reason"]
+
+
+def test_overlong_input_registration_is_a_reject_on_both_stores(
+    inbox: Path, store_url: str
+) -> None:
+    """input_reg_no is kept as an id (the recall by input keys on it): one longer than the
+    store's ids is that record's reject, not a database error that stops the whole load."""
+    write_season(inbox)
+    header = PRODUCTION[0]
+    row = dict.fromkeys(header, "")
+    row.update(record_id="PR-LONG", farm_id="F1", plot_id="P1", event="input",
+               time="2026-06-01T08:00:00+08:00", input_name="除草剂",
+               input_reg_no="PD" + "9" * 200)  # fmt: skip
+    write_csv(inbox / "production" / "zz.csv", [header, [row[h] for h in header]])
+    result = ingest_dir(inbox, store_url)
+    assert result["unreadable"] == []
+    [r] = open_rejects(open_store(store_url))
+    assert r["field"] == "input_reg_no" and "longer than 128" in r["reason"]
+    assert r["file"] == "production/zz.csv" and r["line"] == 2

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from landing import decode
 from tests.season import PARTIES, write_csv, write_season
 from traceability.access import AccessError, check_office
 from traceability.errors import UnreadableFile
@@ -16,7 +17,6 @@ from traceability.pipeline import ingest_dir
 from traceability.readers import (
     FieldError,
     county_code,
-    decode,
     is_county_code,
     parse_time,
     read_csv,
