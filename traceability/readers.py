@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -512,8 +513,16 @@ def lot_list(fields: dict[str, str], name: str) -> list[tuple[str, float]]:
 
 def extras(fields: dict[str, str], known: tuple[str, ...]) -> dict[str, Any]:
     """Columns beyond the contract are kept, not rejected."""
+    contract = _column_set(known)
+    if contract.issuperset(fields):  # the usual row: nothing beyond the contract
+        return {}
     return {
         k: v if type(v) is str else as_text(v)
         for k, v in fields.items()
-        if k not in known and k and v != ""
+        if k not in contract and k and v != ""
     }
+
+
+@lru_cache(maxsize=64)
+def _column_set(columns: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(columns)

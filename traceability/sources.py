@@ -300,9 +300,7 @@ class Production(Source):
             rec["input_name"] = text_field(fields, "input_name", required=True)
             rec["input_reg_no"] = text_field(fields, "input_reg_no")
             if len(rec["input_reg_no"] or "") > MAX_ID:  # the store keeps it as an id
-                raise FieldError(
-                    "input_reg_no", f"input_reg_no is longer than {MAX_ID} characters"
-                )
+                raise FieldError("input_reg_no", f"input_reg_no is longer than {MAX_ID} characters")
             rec["dose"] = number(fields, "dose")
             rec["dose_unit"] = text_field(fields, "dose_unit")
         if step == "harvest":
