@@ -89,6 +89,12 @@ def _season(root: Path, plots: int, seed: int, awkward: bool) -> Path:
         good[7]["device_id"] = 'TL-"quoted"'
         text_ = "\n".join(json.dumps(o) for o in good) + "\n"
         (inbox / "transport" / "telemetry_uniform.jsonl").write_text(text_)
+        # a file pyarrow must not read whole: a key given twice (JSON keeps the last). (A line
+        # break such as U+2028 inside a string is not compared: the row reader of today keeps
+        # such a line whole where the old one split it; tests/test_reader_limits.py has it.)
+        twice = text_.replace('"temp_c": 1.5,', '"temp_c": 1.5, "temp_c": 7.5,', 1)
+        transport = inbox / "transport"
+        (transport / "telemetry_twice.jsonl").write_text(twice.replace("TL-Y", "TL-Z"), "utf-8")
     return inbox
 
 

@@ -42,7 +42,6 @@ from traceability.writes import (
 if TYPE_CHECKING:
     from traceability.sources import Telemetry
 
-_FIELDS = ("device_id", "ts", "temp_c", "humidity_pct", "lon", "lat")
 #: A time whose ISO text ``datetime.isoformat`` gives back unchanged (offset up to +-14:59).
 _CANONICAL_TS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-](0\d|1[0-4]):[0-5]\d$"
 _NAIVE_TS = r"^((199[2-9]|20\d\d)-\d\d-\d\dT\d\d:\d\d:\d\d)$"
