@@ -74,9 +74,11 @@ airflow-celery: install
 serve: install
 	HEITU_DB_URL=sqlite:///$(HEITU_HOME)/heitu.db $(BIN)/heitu serve --host 0.0.0.0 --port 8000
 
-# docs/benchmarks.md: ingest on a small sample season, then lineage on a synthetic 200,000-plot
-# season in SQLite and PostgreSQL (first run ~6 min to generate bench/out/, cached after;
-# ~6 min more to copy it into PostgreSQL). `python -m bench --help` for sizes and parts.
+# docs/benchmarks.md: ingest of the 20,000-plot sample season into SQLite and PostgreSQL (against
+# a bare executemany / COPY and the store floor, ~25 min with the EPCIS export), then lineage on
+# a synthetic 200,000-plot season in SQLite and PostgreSQL (first run ~6 min to generate
+# bench/out/, cached after; ~6 min more to copy it into PostgreSQL), the geo part, the web page
+# and the bureau API under wrk. `python -m bench --help` for sizes and parts.
 bench: install
 	$(BIN)/python -m bench
 
