@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from landing import decode_lines
 from traceability import models as m
@@ -238,22 +238,25 @@ def stored_readings(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[st
     t = m.Reading.__table__
     bind = t.c.ts.type._cached_bind_processor(conn.dialect)
     out: dict[str, tuple[str, str, int]] = {}
-    for dev, (lo, hi) in spans.items():
-        lo_v, hi_v = (datetime.fromisoformat(x) for x in (lo, hi))
-        if bind:
-            lo_v, hi_v = bind(lo_v), bind(hi_v)
-        rows = conn.execute(
-            text(
-                "SELECT ts, content_hash, source_file, line FROM reading "
-                "WHERE device_id = :d AND ts >= :lo AND ts <= :hi"
-            ),
-            {"d": dev, "lo": lo_v, "hi": hi_v},
-        )
-        for ts, h, f, line in rows:
-            if isinstance(ts, str) and len(ts) == 26 and ts.endswith(".000000"):
-                iso = f"{ts[:10]}T{ts[11:19]}+00:00"  # SQLite's text, whole seconds
-            else:
-                when = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
-                iso = when.replace(tzinfo=UTC).isoformat()
-            out[f"{dev}@{iso}"] = (h, f, line)
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    sql = (
+        f"SELECT ts, content_hash, source_file, line FROM reading "
+        f"WHERE device_id = {mark} AND ts >= {mark} AND ts <= {mark}"
+    )
+    cur = conn.connection.cursor()  # plain tuples: a re-delivered file reads back every reading
+    try:
+        for dev, (lo, hi) in spans.items():
+            lo_v, hi_v = (datetime.fromisoformat(x) for x in (lo, hi))
+            if bind:
+                lo_v, hi_v = bind(lo_v), bind(hi_v)
+            cur.execute(sql, (dev, lo_v, hi_v))
+            for ts, h, f, line in cur.fetchall():
+                if isinstance(ts, str) and len(ts) == 26 and ts.endswith(".000000"):
+                    iso = f"{ts[:10]}T{ts[11:19]}+00:00"  # SQLite's text, whole seconds
+                else:
+                    when = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
+                    iso = when.replace(tzinfo=UTC).isoformat()
+                out[f"{dev}@{iso}"] = (h, f, line)
+    finally:
+        cur.close()
     return out
