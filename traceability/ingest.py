@@ -135,13 +135,13 @@ class Loader:
     def prefetch_made(self, table: str, column: str, keys: list[str]) -> None:
         """Which of these ids ``table`` already holds, and the event that made each."""
         found = self.made.setdefault((table, column), {})
-        for chunk in _chunks(sorted(set(keys))):
-            marks = ", ".join(f":k{i}" for i in range(len(chunk)))
-            rows = self.conn.execute(
-                text(f"SELECT {column}, event_id FROM {table} WHERE {column} IN ({marks})"),
-                {f"k{i}": k for i, k in enumerate(chunk)},
-            )
-            found.update(dict(rows.tuples().all()))
+        if not keys:
+            return
+        where, params = any_of(self.conn, column, set(keys))
+        rows = self.conn.execute(
+            text(f"SELECT {column}, event_id FROM {table} WHERE {where}"), params
+        )
+        found.update(dict(rows.tuples().all()))
 
     def made_by(self, table: str, column: str, key: str) -> str | None:
         """The event that made ``key`` in ``table`` before this batch (None: not made)."""

@@ -94,11 +94,23 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
         if dialect.name == "sqlite" and isinstance(c.type, m.UTCDateTime):
             proc = _sqlite_utc_text  # what the type's processors make, in one C call
         if proc is not None and isinstance(c.type, JSON):
-            values = [str(v) if type(v) is JSONText else proc(v) for v in values]
+            proc = _keeping_made_json(proc)
+        if proc is not None and values.count(values[0]) == len(values):
+            values = [proc(values[0])] * len(values)  # one value for all (loaded_at): once
         elif proc is not None:
             values = [proc(v) for v in values]
         data_cols.append(values)
     insert_tuples(conn, table, [c.name for c in cols], list(zip(*data_cols, strict=True)))
+
+
+def _keeping_made_json(proc: Any) -> Any:
+    """A JSON column's processor that stores JSON made already (an event's canonical payload,
+    ``JSONText``) as it is instead of encoding it again."""
+
+    def process(value: Any) -> Any:
+        return str(value) if type(value) is JSONText else proc(value)
+
+    return process
 
 
 def _sqlite_utc_text(value: datetime | None) -> str | None:
@@ -170,6 +182,11 @@ def reject_row(
 
 
 def check_id_lengths(src: Any, p: Parsed) -> None:
+    """Every id a record names fits the store (a too-long one it needs or makes is named
+    before its own key)."""
+    longest = max((len(p.key), *(len(k) for _, k in p.requires), *(len(k) for _, k in p.creates)))
+    if longest <= MAX_ID:
+        return
     too_long = [key for _, key in (*p.requires, *p.creates) if len(key) > MAX_ID]
     if len(p.key) > MAX_ID or too_long:
         bad = (too_long or [p.key])[0]
