@@ -220,7 +220,9 @@ class Pool:
     def connection(self) -> Iterator[Any]:
         held = getattr(self._local, "held", None)
         if held is None:
-            manager = connect(self.url)
+            # used by this thread only, but closed by whichever thread collects the finished
+            # thread's locals: sqlite3 refuses that close unless the check is off
+            manager = connect(self.url, any_thread=True)
             held = (manager, manager.__enter__())
             self._local.held = held
         try:
