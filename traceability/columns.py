@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +26,13 @@ from sqlalchemy import Connection
 
 from landing import decode_lines
 from traceability import models as m
-from traceability.readers import FieldError, Row, jsonl_lines, jsonl_row
+from traceability.readers import FieldError, jsonl_lines, jsonl_row, jsonl_rows
 from traceability.writes import (
     FileReport,
     Item,
     RejectRow,
     check_id_lengths,
+    conflict_reason,
     content_hash,
     insert_tuples,
     reject_row,
@@ -176,12 +177,7 @@ def load_readings(
         slow = list(range(1, len(lines) + 1))
     if slow:
         ts_bind = m.Reading.__table__.c.ts.type._cached_bind_processor(conn.dialect)
-        names: dict[str, str] = {}
-        for n in slow:
-            if not lines[n - 1].strip():
-                continue
-            bad = bad_lines.get(n)
-            row = Row(n, {}, bad) if bad else jsonl_row(n, lines[n - 1], names)
+        for row in jsonl_rows(((n, lines[n - 1]) for n in slow), bad_lines):
             try:
                 if row.problem:
                     raise FieldError(row.problem_field, row.problem)
@@ -194,7 +190,7 @@ def load_readings(
             r = p.record
             values = (r["device_id"], ts_bind(p.time) if ts_bind else p.time, p.offset,
                       r["temp_c"], r["humidity_pct"], r["lon"], r["lat"])  # fmt: skip
-            good.append((n, p.key, content_hash(r), values))
+            good.append((row.line, p.key, content_hash(r), values))
         good.sort(key=lambda g: g[0])
     existing = stored_readings(conn, [g[1] for g in good])
     loaded: list[tuple[Any, ...]] = []
@@ -210,10 +206,7 @@ def load_readings(
             report.unchanged += 1  # (readings never wait, so no parked copy to settle)
         else:
             row = jsonl_row(line, lines[line - 1], {})
-            reason = (
-                f"conflicting re-delivery: {src.name} record {key} was already loaded from "
-                f"{prior[1]} line {prior[2]} with different content"
-            )
+            reason = conflict_reason(src.name, key, prior[1], prior[2])
             rejects.append(reject_row(src, Item(file, row), key, None, reason))
             report.rejected += 1
     insert_tuples(conn, m.Reading.__table__, COLUMNS, loaded)
@@ -243,6 +236,7 @@ def stored_readings(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[st
         f"SELECT ts, content_hash, source_file, line FROM reading "
         f"WHERE device_id = {mark} AND ts >= {mark} AND ts <= {mark}"
     )
+    utc_time = m.UTCDateTime()
     cur = conn.connection.cursor()  # plain tuples: a re-delivered file reads back every reading
     try:
         for dev, (lo, hi) in spans.items():
@@ -254,8 +248,7 @@ def stored_readings(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[st
                 if isinstance(ts, str) and len(ts) == 26 and ts.endswith(".000000"):
                     iso = f"{ts[:10]}T{ts[11:19]}+00:00"  # SQLite's text, whole seconds
                 else:
-                    when = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
-                    iso = when.replace(tzinfo=UTC).isoformat()
+                    iso = utc_time.process_result_value(ts, None).isoformat()
                 out[f"{dev}@{iso}"] = (h, f, line)
     finally:
         cur.close()

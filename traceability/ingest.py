@@ -36,14 +36,13 @@ from traceability.writes import (
     any_of,
     canonical_json,
     check_id_lengths,
+    conflict_reason,
     content_hash,
     insert_rows,
     reject_row,
     save_rejects,
     settle_rejects,
 )
-
-CHUNK = 500  # keys per IN (...) query: well under SQLite's variable limit
 
 TABLES = {
     "event": m.Event.__table__,
@@ -212,12 +211,13 @@ FLOW_ORDER: dict[str, Any] = {
 
 
 def _lot_row(r: Any) -> dict[str, Any]:
+    """A lot read by raw SQL as the model reads it: ``made_at`` an aware UTC time."""
     row = dict(r)
-    made = row.get("made_at")
-    if isinstance(made, str):  # SQLite hands back text
-        made = datetime.fromisoformat(made)
-    row["made_at"] = made.replace(tzinfo=UTC) if made is not None else None
+    row["made_at"] = _UTC_TIME.process_result_value(row.get("made_at"), None)
     return row
+
+
+_UTC_TIME = m.UTCDateTime()
 
 
 def _existing(conn: Connection, src: Source, keys: list[str]) -> dict[str, dict[str, Any]]:
@@ -359,8 +359,7 @@ def process(
                 item,
                 p.key,
                 None,
-                f"conflicting re-delivery: {src.name} record {p.key} was already loaded from "
-                f"{prior['file']} line {prior['line']} with different content",
+                conflict_reason(src.name, p.key, prior["file"], prior["line"]),
             )
             continue
         missing = [f"{kind} {key}" for kind, key in p.requires if not load.exists(kind, key)]

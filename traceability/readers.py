@@ -14,7 +14,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -284,14 +284,18 @@ def read_jsonl(path: Path) -> Iterator[Row]:
     read both); anything else (true, lists, objects) becomes its JSON text, so a rule reports
     it as written."""
     text, _, bad_lines = decode_lines(path)
+    return jsonl_rows(enumerate(jsonl_lines(text), start=1), bad_lines)
+
+
+def jsonl_rows(numbered: Iterable[tuple[int, str]], bad_lines: dict[int, str]) -> Iterator[Row]:
+    """Rows of (line number, line) pairs of a JSON-lines file, blank lines skipped; a line
+    ``decode_lines`` found not to be text is that line's problem."""
     names: dict[str, str] = {}  # raw key -> normalised header, once per file
-    for n, raw in enumerate(jsonl_lines(text), start=1):
+    for n, raw in numbered:
         if not raw.strip():
             continue
-        if bad_lines and n in bad_lines:
-            yield Row(n, {}, bad_lines[n])
-            continue
-        yield jsonl_row(n, raw, names)
+        bad = bad_lines.get(n)
+        yield Row(n, {}, bad) if bad else jsonl_row(n, raw, names)
 
 
 def jsonl_lines(text: str) -> list[str] | io.StringIO:

@@ -181,6 +181,15 @@ def reject_row(
     )
 
 
+def conflict_reason(source: str, key: str, file: str, line: int) -> str:
+    """Why a record is refused when its key was stored from another delivery with other
+    content (both load paths word it alike)."""
+    return (
+        f"conflicting re-delivery: {source} record {key} was already loaded from "
+        f"{file} line {line} with different content"
+    )
+
+
 def check_id_lengths(src: Any, p: Parsed) -> None:
     """Every id a record names fits the store (a too-long one it needs or makes is named
     before its own key)."""
