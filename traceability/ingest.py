@@ -12,8 +12,8 @@ Each file is one transaction: a crash half-way leaves nothing of it, and the re-
 
 from __future__ import annotations
 
-import hashlib
 import json
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,9 +24,9 @@ from sqlalchemy import Connection, Engine, select, text, update
 
 from traceability import models as m
 from traceability.errors import UnreadableFile
+from traceability.prepare import Prepared, prepare
 from traceability.readers import FieldError, Row
-from traceability.sources import SOURCES, Parsed, Source
-from traceability.sqlrun import chunks as _chunks
+from traceability.sources import SOURCES, Source
 from traceability.store import touch
 from traceability.writes import (
     FileReport,
@@ -34,8 +34,6 @@ from traceability.writes import (
     JSONText,
     RejectRow,
     any_of,
-    canonical_json,
-    check_id_lengths,
     conflict_reason,
     content_hash,
     insert_rows,
@@ -99,6 +97,8 @@ class Loader:
     line: int = 0
     content_hash: str = ""
     event_fields: dict[str, Any] = field(default_factory=dict)
+    #: held by whoever uses ``conn``: a lookup here, or the thread writing earlier records
+    db_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- what exists ---------------------------------------------------------------------------
     def prefetch(self, needs: dict[str, set[str]]) -> None:
@@ -116,11 +116,12 @@ class Loader:
             if not todo:
                 continue
             where, params = any_of(self.conn, column[kind], todo)
-            rows = self.conn.execute(text(queries[kind].format(where)), params)
-            if kind == "lot":
-                found = {r["lot_id"]: _lot_row(r) for r in rows.mappings()}
-            else:
-                found = dict(rows.tuples().all())
+            with self.db_lock:
+                rows = self.conn.execute(text(queries[kind].format(where)), params)
+                if kind == "lot":
+                    found = {r["lot_id"]: _lot_row(r) for r in rows.mappings()}
+                else:
+                    found = dict(rows.tuples().all())
             self.known[kind].update(found)
             self.absent[kind].update(set(todo) - set(found))
 
@@ -137,10 +138,11 @@ class Loader:
         if not keys:
             return
         where, params = any_of(self.conn, column, set(keys))
-        rows = self.conn.execute(
-            text(f"SELECT {column}, event_id FROM {table} WHERE {where}"), params
-        )
-        found.update(dict(rows.tuples().all()))
+        with self.db_lock:
+            rows = self.conn.execute(
+                text(f"SELECT {column}, event_id FROM {table} WHERE {where}"), params
+            )
+            found.update(dict(rows.tuples().all()))
 
     def made_by(self, table: str, column: str, key: str) -> str | None:
         """The event that made ``key`` in ``table`` before this batch (None: not made)."""
@@ -192,17 +194,74 @@ class Loader:
                 self.known["lot"].pop(row["lot_id"], None)
         self.staged.clear()
 
-    def flush(self) -> None:
-        for table in INSERT_ORDER:
-            rows = self.pending.pop(table, [])
-            if table in FLOW_ORDER:
-                # Each sale and shipment line updates rows of lot_flow through a trigger, which
-                # locks them: two files loading at once lock them in lot order, so they mostly
-                # wait for each other instead of deadlocking (PostgreSQL breaks what is left,
-                # and the task's retry loads it again).
-                rows.sort(key=FLOW_ORDER[table])
-            insert_rows(self.conn, TABLES[table], rows)
+    def take_pending(self) -> dict[str, list[dict[str, Any]]]:
+        """The rows of the records decided since the last call (the caller writes them)."""
+        pending, self.pending = self.pending, defaultdict(list)
+        return pending
 
+
+def write_rows(conn: Connection, pending: dict[str, list[dict[str, Any]]]) -> None:
+    """Insert decided records' rows, table by table in foreign-key order."""
+    for table in INSERT_ORDER:
+        rows = pending.get(table)
+        if not rows:
+            continue
+        if table in FLOW_ORDER:
+            # Each sale and shipment line updates rows of lot_flow through a trigger, which
+            # locks them: two files loading at once lock them in lot order, so they mostly
+            # wait for each other instead of deadlocking (PostgreSQL breaks what is left,
+            # and the task's retry loads it again).
+            rows.sort(key=FLOW_ORDER[table])
+        insert_rows(conn, TABLES[table], rows)
+
+
+class _Writer:
+    """Writes the rows of decided records on a second thread while the engine decides the
+    next ones: SQLite's C code and the PostgreSQL server release the GIL while they insert, so
+    the store's work and ours overlap. One write at a time, in order, on the batch's own
+    connection and transaction, holding the Loader's ``db_lock`` (its lookups wait for it).
+    A source that queries the store while deciding has everything written at the end."""
+
+    def __init__(self, load: Loader, *, background: bool) -> None:
+        self.load = load
+        self.background = background
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def write(self, *, last: bool = False) -> None:
+        if not (self.background or last):
+            return
+        pending = self.load.take_pending()
+        self.wait()
+        if not self.background:
+            write_rows(self.load.conn, pending)
+            return
+        self.thread = threading.Thread(target=self._run, args=(pending,), daemon=True)
+        self.thread.start()
+
+    def _run(self, pending: dict[str, list[dict[str, Any]]]) -> None:
+        try:
+            with self.load.db_lock:
+                write_rows(self.load.conn, pending)
+        except BaseException as exc:  # raised on the engine's thread by wait()
+            self.error = exc
+
+    def join(self) -> None:
+        """Until the write under way is done (its error, if any, kept for ``wait``)."""
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+
+    def wait(self) -> None:
+        """Until the write under way is done; its error, if any, raised here."""
+        self.join()
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
+#: Loaded records whose rows are handed to the writing thread at a time.
+WRITE_EVERY = 5000
 
 FLOW_ORDER: dict[str, Any] = {
     "sale": lambda r: (r["lot_id"], r["retailer_id"]),
@@ -257,26 +316,33 @@ def _existing_versions(conn: Connection, src: Source, keys: list[str]) -> dict[s
     """Versioned records (plots): key -> the newest version's hash, every version's hash and
     the number of versions. Each version is an event ``{key}#v{n}`` (v1 is just ``{key}``)
     whose ``plot_id`` column holds the key."""
-    e = m.Event.__table__
     out: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(keys):
-        rows = conn.execute(
-            select(e.c.plot_id, e.c.record_id, e.c.content_hash, e.c.source_file, e.c.line)
-            .where(e.c.source == src.name, e.c.plot_id.in_(chunk))
-            .order_by(e.c.loaded_at, e.c.record_id)
-        )
-        for r in rows:
-            v = out.setdefault(r.plot_id, {"hashes": set(), "versions": 0})
-            v.update(hash=r.content_hash, file=r.source_file, line=r.line, payload=None)
-            v["hashes"].add(r.content_hash)
-            v["versions"] += 1
+    # One query whatever the number of keys, by the plot_id index (an IN list per 500 keys
+    # let PostgreSQL, before its first ANALYZE of a new store, scan every plot event per list).
+    where, params = any_of(conn, "plot_id", keys)
+    rows = conn.execute(
+        text(
+            "SELECT plot_id, record_id, content_hash, source_file, line FROM event "
+            f"WHERE {where} AND source = :source ORDER BY loaded_at, record_id"
+        ),
+        {**params, "source": src.name},
+    )
+    for r in rows:
+        v = out.setdefault(r.plot_id, {"hashes": set(), "versions": 0})
+        v.update(hash=r.content_hash, file=r.source_file, line=r.line, payload=None)
+        v["hashes"].add(r.content_hash)
+        v["versions"] += 1
     return out
 
 
 def process(
-    conn: Connection, src: Source, items: list[Item], now: datetime
+    conn: Connection, src: Source, rows: list[Prepared], now: datetime
 ) -> tuple[dict[str, FileReport], set[str]]:
-    """Load a batch of one source's rows; returns counts per file and the lot ids touched."""
+    """Load a batch of one source's rows, prepared (traceability/prepare.py); returns counts
+    per file and the lot ids touched. Every key the batch names is looked up first; records are
+    then decided in line order, and each ``WRITE_EVERY`` loaded records are written by a second
+    thread while the next ones are decided (the store's work, in SQLite's C code or in the
+    PostgreSQL server, runs beside ours)."""
     reports: dict[str, FileReport] = {}
     rejects: list[RejectRow] = []
     rejects_by_key: dict[str, list[int]] = {}  # record key -> its rejects in this batch
@@ -298,28 +364,23 @@ def process(
         else:
             report(item.file).rejected += 1
 
-    parsed: list[tuple[Item, Parsed]] = []
-    for item in items:
-        report(item.file)
-        if item.row.problem:
-            reject(item, None, item.row.problem_field, item.row.problem)
-            continue
-        try:
-            p = src.parse(item.row.fields)
-            check_id_lengths(src, p)
-            parsed.append((item, p))
-        except FieldError as exc:
-            reject(item, None, exc.field, exc.reason)
+    parsed: list[Prepared] = []
+    for row in rows:
+        report(row.item.file)
+        if row.parsed is None:
+            reject(row.item, None, row.field, row.reason or "")
+        else:
+            parsed.append(row)
 
-    existing = _existing(conn, src, [p.key for _, p in parsed])
-    canons = [canonical_json(p.record) for _, p in parsed]
-    hashes = [hashlib.sha256(c.encode()).hexdigest() for c in canons]
+    existing = _existing(conn, src, [r.parsed.key for r in parsed])  # type: ignore[union-attr]
     # Only records that may load need their keys looked up: a copy already stored is not.
     needs: dict[str, set[str]] = defaultdict(set)
     fresh: list[str] = []
-    for (_, p), h in zip(parsed, hashes, strict=True):
+    for r in parsed:
+        p = r.parsed
+        assert p is not None
         prior = existing.get(p.key)
-        if prior is not None and (prior["hash"] == h or h in prior.get("hashes", ())):
+        if prior is not None and (prior["hash"] == r.hash or r.hash in prior.get("hashes", ())):
             continue
         fresh.append(p.key)
         for kind, key in (*p.requires, *p.creates):
@@ -330,94 +391,111 @@ def process(
     versioned = getattr(src, "versioned", False)
     completed: list[dict[str, Any]] = []
     same_copies: list[tuple[str, dict[str, Any]]] = []  # (key, read fields) of stored copies
+    writer = _Writer(load, background=src.writes_while_deciding)
+    since_write = 0
 
-    for (item, p), canon, h in zip(parsed, canons, hashes, strict=True):
-        prior = existing.get(p.key)
-        record_id = p.key
-        if prior is not None and versioned and h not in prior["hashes"]:
-            # Same plot, other geometry or attributes: a new version, the old ones kept.
-            p.record["version"] = prior["versions"] + 1
-            record_id = f"{p.key}#v{p.record['version']}"
-            prior = None
-        if prior is not None:
-            if prior["hash"] == h or h in prior.get("hashes", ()):
-                report(item.file).unchanged += 1
-                # e.g. a parked copy of a record that another delivery loaded meanwhile
-                same_copies.append((p.key, item.row.fields))
+    try:
+        for item, p, _, _, canon, h in parsed:
+            assert p is not None
+            prior = existing.get(p.key)
+            record_id = p.key
+            if prior is not None and versioned and h not in prior["hashes"]:
+                # Same plot, other geometry or attributes: a new version, the old ones kept.
+                p.record["version"] = prior["versions"] + 1
+                record_id = f"{p.key}#v{p.record['version']}"
+                prior = None
+            if prior is not None:
+                if prior["hash"] == h or h in prior.get("hashes", ()):
+                    report(item.file).unchanged += 1
+                    # e.g. a parked copy of a record that another delivery loaded meanwhile
+                    same_copies.append((p.key, item.row.fields))
+                    continue
+                if src.compares_prior and src.completes(p.record, prior["payload"]):
+                    report(item.file).unchanged += 1  # the in-transit copy, arriving late
+                    same_copies.append((p.key, item.row.fields))
+                    continue
+                if src.compares_prior and src.completes(prior["payload"], p.record):
+                    completed.append({"key": p.key, "record": p.record, "hash": h, "item": item})
+                    existing[p.key] = {**prior, "hash": h, "payload": p.record}
+                    report(item.file).loaded += 1
+                    lots.update(lot for lot, _ in p.record["lots"])
+                    continue
+                reject(
+                    item,
+                    p.key,
+                    None,
+                    conflict_reason(src.name, p.key, prior["file"], prior["line"]),
+                )
                 continue
-            if src.compares_prior and src.completes(p.record, prior["payload"]):
-                report(item.file).unchanged += 1  # the in-transit copy, arriving late
-                same_copies.append((p.key, item.row.fields))
+            missing = [f"{kind} {key}" for kind, key in p.requires if not load.exists(kind, key)]
+            if missing:
+                reject(
+                    item, p.key, None, f"waiting for {', '.join(missing)}", wait=", ".join(missing)
+                )
                 continue
-            if src.compares_prior and src.completes(prior["payload"], p.record):
-                completed.append({"key": p.key, "record": p.record, "hash": h, "item": item})
-                existing[p.key] = {**prior, "hash": h, "payload": p.record}
-                report(item.file).loaded += 1
-                lots.update(lot for lot, _ in p.record["lots"])
+            load.file, load.line, load.content_hash = item.file, item.row.line, h
+            load.event_fields = {}
+            event_id = f"{src.name}/{record_id}"
+            try:
+                touched = src.apply(load, p, event_id)
+            except FieldError as exc:
+                load.drop_record()
+                reject(item, p.key, exc.field, exc.reason)
                 continue
-            reject(
-                item,
-                p.key,
-                None,
-                conflict_reason(src.name, p.key, prior["file"], prior["line"]),
-            )
-            continue
-        missing = [f"{kind} {key}" for kind, key in p.requires if not load.exists(kind, key)]
-        if missing:
-            reject(item, p.key, None, f"waiting for {', '.join(missing)}", wait=", ".join(missing))
-            continue
-        load.file, load.line, load.content_hash = item.file, item.row.line, h
-        load.event_fields = {}
-        event_id = f"{src.name}/{record_id}"
-        try:
-            touched = src.apply(load, p, event_id)
-        except FieldError as exc:
-            load.drop_record()
-            reject(item, p.key, exc.field, exc.reason)
-            continue
-        if src.records_events:
-            rec = p.record
-            ev = {
-                "event_id": event_id,
-                "source": src.name,
-                "record_id": record_id,
-                "kind": src.event_kind,
-                "step": rec.get("event") or rec.get("step") or DEFAULT_STEP.get(src.name, src.name),
-                "time": p.time,
-                "time_offset_min": p.offset,
-                "party_id": rec.get("farm_id") or rec.get("processor_id") or rec.get("party_id"),
-                "lot_id": None,
-                "plot_id": None,
-                "input_reg_no": None,
-                "source_file": item.file,
-                "line": item.row.line,
-                "content_hash": h,
-                "payload": JSONText(canon),  # the canonical JSON just hashed, not made again
-                "loaded_at": now,
-            }
-            ev.update(load.event_fields)
-            load.staged.insert(0, ("event", ev))
-        load.commit_record()
-        if versioned:
-            seen = existing.setdefault(p.key, {"hashes": set(), "versions": 0})
-            seen["hashes"].add(h)
-            seen["versions"] = p.record.get("version", 1)
-            seen.update(hash=h, file=item.file, line=item.row.line, payload=None)
-        else:
-            existing[p.key] = {
-                "hash": h,
-                "file": item.file,
-                "line": item.row.line,
-                "payload": p.record,
-            }
-        report(item.file).loaded += 1
-        loaded_keys.append(p.key)
-        lots.update(touched)
-        for i in rejects_by_key.get(p.key, ()):  # an earlier bad copy in this batch is superseded
-            if rejects[i].record_key == p.key:
-                rejects[i].status = "resolved"
-
-    load.flush()
+            if src.records_events:
+                rec = p.record
+                ev = {
+                    "event_id": event_id,
+                    "source": src.name,
+                    "record_id": record_id,
+                    "kind": src.event_kind,
+                    "step": rec.get("event")
+                    or rec.get("step")
+                    or DEFAULT_STEP.get(src.name, src.name),
+                    "time": p.time,
+                    "time_offset_min": p.offset,
+                    "party_id": rec.get("farm_id")
+                    or rec.get("processor_id")
+                    or rec.get("party_id"),
+                    "lot_id": None,
+                    "plot_id": None,
+                    "input_reg_no": None,
+                    "source_file": item.file,
+                    "line": item.row.line,
+                    "content_hash": h,
+                    "payload": JSONText(canon),  # the canonical JSON just hashed, not made again
+                    "loaded_at": now,
+                }
+                ev.update(load.event_fields)
+                load.staged.insert(0, ("event", ev))
+            load.commit_record()
+            if versioned:
+                seen = existing.setdefault(p.key, {"hashes": set(), "versions": 0})
+                seen["hashes"].add(h)
+                seen["versions"] = p.record.get("version", 1)
+                seen.update(hash=h, file=item.file, line=item.row.line, payload=None)
+            else:
+                existing[p.key] = {
+                    "hash": h,
+                    "file": item.file,
+                    "line": item.row.line,
+                    "payload": p.record,
+                }
+            report(item.file).loaded += 1
+            loaded_keys.append(p.key)
+            lots.update(touched)
+            for i in rejects_by_key.get(p.key, ()):  # an earlier bad copy is superseded
+                if rejects[i].record_key == p.key:
+                    rejects[i].status = "resolved"
+            since_write += 1
+            if since_write >= WRITE_EVERY:
+                writer.write()
+                since_write = 0
+        writer.write(last=True)
+    except BaseException:
+        writer.join()  # the thread is done with conn before the transaction rolls back
+        raise
+    writer.wait()  # a write error is raised here
     for c in completed:
         _complete_shipment(conn, c, now)
     settle_rejects(conn, src.name, loaded_keys, same_copies, now)
@@ -457,9 +535,10 @@ def ingest_file(
         with eng.begin() as conn:
             report, lots = src.load_file(conn, path, name, now), set()
     else:
-        rows = list(src.rows(path))  # reads the whole file first: unreadable = nothing loaded
+        # The whole file is read first: an unreadable one loads nothing.
+        rows = prepare(src, [Item(name, r) for r in src.rows(path)])
         with eng.begin() as conn:
-            reports, lots = process(conn, src, [Item(name, r) for r in rows], now)
+            reports, lots = process(conn, src, rows, now)
         report = reports.get(name, FileReport(name))
     if report.loaded or lots:
         touch(eng)  # cached pages built before this load are now out of date
@@ -484,7 +563,7 @@ def retry_waiting(eng: Engine, now: datetime | None = None) -> dict[str, Any]:
                 if not waiting:
                     continue
                 items = [Item(w.file, Row(w.line, w.raw)) for w in waiting]
-                reports, _ = process(conn, src, items, now)
+                reports, _ = process(conn, src, prepare(src, items), now)
             if any(r.loaded for r in reports.values()):
                 touch(eng)
             n = sum(r.loaded + r.unchanged for r in reports.values())

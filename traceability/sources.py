@@ -68,6 +68,10 @@ class Source:
     compares_prior = False
     #: False for a source whose records are not events (telemetry: millions of readings).
     records_events = True
+    #: True when ``apply`` reads the store only through the Loader's lookups, so the rows of
+    #: records already decided may be written while later ones are decided. A source whose
+    #: ``apply`` runs its own queries (EPCIS capture) has the batch written at its end.
+    writes_while_deciding = True
 
     def rows(self, path: Path) -> Iterator[Row]:
         return read_csv(path, self.required)
@@ -635,6 +639,7 @@ class Epcis(Source):
 
     id_column = None  # an event is named by its eventID (or hash) once parsed
     name = "epcis"
+    writes_while_deciding = False  # capture queries the store for what an event implies
     pattern = "*.jsonld"
     suffixes = (".json", ".jsonld")
 
