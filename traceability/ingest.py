@@ -13,7 +13,6 @@ Each file is one transaction: a crash half-way leaves nothing of it, and the re-
 from __future__ import annotations
 
 import json
-import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -97,8 +96,6 @@ class Loader:
     line: int = 0
     content_hash: str = ""
     event_fields: dict[str, Any] = field(default_factory=dict)
-    #: held by whoever uses ``conn``: a lookup here, or the thread writing earlier records
-    db_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- what exists ---------------------------------------------------------------------------
     def prefetch(self, needs: dict[str, set[str]]) -> None:
@@ -116,12 +113,16 @@ class Loader:
             if not todo:
                 continue
             where, params = any_of(self.conn, column[kind], todo)
-            with self.db_lock:
-                rows = self.conn.execute(text(queries[kind].format(where)), params)
-                if kind == "lot":
-                    found = {r["lot_id"]: _lot_row(r) for r in rows.mappings()}
-                else:
-                    found = dict(rows.tuples().all())
+            rows = self.conn.execute(text(queries[kind].format(where)), params)
+            if kind == "lot":
+                names = list(rows.keys())
+                found = {}
+                for values in rows.tuples():
+                    lot = dict(zip(names, values, strict=True))
+                    lot["made_at"] = _UTC_TIME.process_result_value(lot["made_at"], None)
+                    found[lot["lot_id"]] = lot
+            else:
+                found = dict(rows.tuples().all())
             self.known[kind].update(found)
             self.absent[kind].update(set(todo) - set(found))
 
@@ -138,11 +139,10 @@ class Loader:
         if not keys:
             return
         where, params = any_of(self.conn, column, set(keys))
-        with self.db_lock:
-            rows = self.conn.execute(
-                text(f"SELECT {column}, event_id FROM {table} WHERE {where}"), params
-            )
-            found.update(dict(rows.tuples().all()))
+        rows = self.conn.execute(
+            text(f"SELECT {column}, event_id FROM {table} WHERE {where}"), params
+        )
+        found.update(dict(rows.tuples().all()))
 
     def made_by(self, table: str, column: str, key: str) -> str | None:
         """The event that made ``key`` in ``table`` before this batch (None: not made)."""
@@ -215,67 +215,13 @@ def write_rows(conn: Connection, pending: dict[str, list[dict[str, Any]]]) -> No
         insert_rows(conn, TABLES[table], rows)
 
 
-class _Writer:
-    """Writes the rows of decided records on a second thread while the engine decides the
-    next ones: SQLite's C code and the PostgreSQL server release the GIL while they insert, so
-    the store's work and ours overlap. One write at a time, in order, on the batch's own
-    connection and transaction, holding the Loader's ``db_lock`` (its lookups wait for it).
-    A source that queries the store while deciding has everything written at the end."""
-
-    def __init__(self, load: Loader, *, background: bool) -> None:
-        self.load = load
-        self.background = background
-        self.thread: threading.Thread | None = None
-        self.error: BaseException | None = None
-
-    def write(self, *, last: bool = False) -> None:
-        if not (self.background or last):
-            return
-        pending = self.load.take_pending()
-        self.wait()
-        if not self.background:
-            write_rows(self.load.conn, pending)
-            return
-        self.thread = threading.Thread(target=self._run, args=(pending,), daemon=True)
-        self.thread.start()
-
-    def _run(self, pending: dict[str, list[dict[str, Any]]]) -> None:
-        try:
-            with self.load.db_lock:
-                write_rows(self.load.conn, pending)
-        except BaseException as exc:  # raised on the engine's thread by wait()
-            self.error = exc
-
-    def join(self) -> None:
-        """Until the write under way is done (its error, if any, kept for ``wait``)."""
-        if self.thread is not None:
-            self.thread.join()
-            self.thread = None
-
-    def wait(self) -> None:
-        """Until the write under way is done; its error, if any, raised here."""
-        self.join()
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error
-
-
-#: Loaded records whose rows are handed to the writing thread at a time.
-WRITE_EVERY = 5000
-
 FLOW_ORDER: dict[str, Any] = {
     "sale": lambda r: (r["lot_id"], r["retailer_id"]),
     "shipment_lot": lambda r: (r["lot_id"], r["shipment_id"]),
 }
 
 
-def _lot_row(r: Any) -> dict[str, Any]:
-    """A lot read by raw SQL as the model reads it: ``made_at`` an aware UTC time."""
-    row = dict(r)
-    row["made_at"] = _UTC_TIME.process_result_value(row.get("made_at"), None)
-    return row
-
-
+#: Reads a lot's ``made_at`` (raw SQL) as the model does: an aware UTC time.
 _UTC_TIME = m.UTCDateTime()
 
 
@@ -340,9 +286,7 @@ def process(
 ) -> tuple[dict[str, FileReport], set[str]]:
     """Load a batch of one source's rows, prepared (traceability/prepare.py); returns counts
     per file and the lot ids touched. Every key the batch names is looked up first; records are
-    then decided in line order, and each ``WRITE_EVERY`` loaded records are written by a second
-    thread while the next ones are decided (the store's work, in SQLite's C code or in the
-    PostgreSQL server, runs beside ours)."""
+    then decided in line order, and their rows written at the end."""
     reports: dict[str, FileReport] = {}
     rejects: list[RejectRow] = []
     rejects_by_key: dict[str, list[int]] = {}  # record key -> its rejects in this batch
@@ -351,7 +295,10 @@ def process(
     load = Loader(conn, now)
 
     def report(file: str) -> FileReport:
-        return reports.setdefault(file, FileReport(file))
+        rep = reports.get(file)
+        if rep is None:
+            rep = reports[file] = FileReport(file)
+        return rep
 
     def reject(
         item: Item, key: str | None, fld: str | None, reason: str, *, wait: str = ""
@@ -391,111 +338,94 @@ def process(
     versioned = getattr(src, "versioned", False)
     completed: list[dict[str, Any]] = []
     same_copies: list[tuple[str, dict[str, Any]]] = []  # (key, read fields) of stored copies
-    writer = _Writer(load, background=src.writes_while_deciding)
-    since_write = 0
 
-    try:
-        for item, p, _, _, canon, h in parsed:
-            assert p is not None
-            prior = existing.get(p.key)
-            record_id = p.key
-            if prior is not None and versioned and h not in prior["hashes"]:
-                # Same plot, other geometry or attributes: a new version, the old ones kept.
-                p.record["version"] = prior["versions"] + 1
-                record_id = f"{p.key}#v{p.record['version']}"
-                prior = None
-            if prior is not None:
-                if prior["hash"] == h or h in prior.get("hashes", ()):
-                    report(item.file).unchanged += 1
-                    # e.g. a parked copy of a record that another delivery loaded meanwhile
-                    same_copies.append((p.key, item.row.fields))
-                    continue
-                if src.compares_prior and src.completes(p.record, prior["payload"]):
-                    report(item.file).unchanged += 1  # the in-transit copy, arriving late
-                    same_copies.append((p.key, item.row.fields))
-                    continue
-                if src.compares_prior and src.completes(prior["payload"], p.record):
-                    completed.append({"key": p.key, "record": p.record, "hash": h, "item": item})
-                    existing[p.key] = {**prior, "hash": h, "payload": p.record}
-                    report(item.file).loaded += 1
-                    lots.update(lot for lot, _ in p.record["lots"])
-                    continue
-                reject(
-                    item,
-                    p.key,
-                    None,
-                    conflict_reason(src.name, p.key, prior["file"], prior["line"]),
-                )
+    for item, p, _, _, canon, h in parsed:
+        assert p is not None
+        prior = existing.get(p.key)
+        record_id = p.key
+        if prior is not None and versioned and h not in prior["hashes"]:
+            # Same plot, other geometry or attributes: a new version, the old ones kept.
+            p.record["version"] = prior["versions"] + 1
+            record_id = f"{p.key}#v{p.record['version']}"
+            prior = None
+        if prior is not None:
+            if prior["hash"] == h or h in prior.get("hashes", ()):
+                report(item.file).unchanged += 1
+                # e.g. a parked copy of a record that another delivery loaded meanwhile
+                same_copies.append((p.key, item.row.fields))
                 continue
-            missing = [f"{kind} {key}" for kind, key in p.requires if not load.exists(kind, key)]
-            if missing:
-                reject(
-                    item, p.key, None, f"waiting for {', '.join(missing)}", wait=", ".join(missing)
-                )
+            if src.compares_prior and src.completes(p.record, prior["payload"]):
+                report(item.file).unchanged += 1  # the in-transit copy, arriving late
+                same_copies.append((p.key, item.row.fields))
                 continue
-            load.file, load.line, load.content_hash = item.file, item.row.line, h
-            load.event_fields = {}
-            event_id = f"{src.name}/{record_id}"
-            try:
-                touched = src.apply(load, p, event_id)
-            except FieldError as exc:
-                load.drop_record()
-                reject(item, p.key, exc.field, exc.reason)
+            if src.compares_prior and src.completes(prior["payload"], p.record):
+                completed.append({"key": p.key, "record": p.record, "hash": h, "item": item})
+                existing[p.key] = {**prior, "hash": h, "payload": p.record}
+                report(item.file).loaded += 1
+                lots.update(lot for lot, _ in p.record["lots"])
                 continue
-            if src.records_events:
-                rec = p.record
-                ev = {
-                    "event_id": event_id,
-                    "source": src.name,
-                    "record_id": record_id,
-                    "kind": src.event_kind,
-                    "step": rec.get("event")
-                    or rec.get("step")
-                    or DEFAULT_STEP.get(src.name, src.name),
-                    "time": p.time,
-                    "time_offset_min": p.offset,
-                    "party_id": rec.get("farm_id")
-                    or rec.get("processor_id")
-                    or rec.get("party_id"),
-                    "lot_id": None,
-                    "plot_id": None,
-                    "input_reg_no": None,
-                    "source_file": item.file,
-                    "line": item.row.line,
-                    "content_hash": h,
-                    "payload": JSONText(canon),  # the canonical JSON just hashed, not made again
-                    "loaded_at": now,
-                }
-                ev.update(load.event_fields)
-                load.staged.insert(0, ("event", ev))
-            load.commit_record()
-            if versioned:
-                seen = existing.setdefault(p.key, {"hashes": set(), "versions": 0})
-                seen["hashes"].add(h)
-                seen["versions"] = p.record.get("version", 1)
-                seen.update(hash=h, file=item.file, line=item.row.line, payload=None)
-            else:
-                existing[p.key] = {
-                    "hash": h,
-                    "file": item.file,
-                    "line": item.row.line,
-                    "payload": p.record,
-                }
-            report(item.file).loaded += 1
-            loaded_keys.append(p.key)
-            lots.update(touched)
-            for i in rejects_by_key.get(p.key, ()):  # an earlier bad copy is superseded
-                if rejects[i].record_key == p.key:
-                    rejects[i].status = "resolved"
-            since_write += 1
-            if since_write >= WRITE_EVERY:
-                writer.write()
-                since_write = 0
-        writer.write(last=True)
-    except BaseException:
-        writer.join()  # the thread is done with conn before the transaction rolls back
-        raise
-    writer.wait()  # a write error is raised here
+            reject(
+                item,
+                p.key,
+                None,
+                conflict_reason(src.name, p.key, prior["file"], prior["line"]),
+            )
+            continue
+        missing = [f"{kind} {key}" for kind, key in p.requires if not load.exists(kind, key)]
+        if missing:
+            reject(item, p.key, None, f"waiting for {', '.join(missing)}", wait=", ".join(missing))
+            continue
+        load.file, load.line, load.content_hash = item.file, item.row.line, h
+        load.event_fields = {}
+        event_id = f"{src.name}/{record_id}"
+        try:
+            touched = src.apply(load, p, event_id)
+        except FieldError as exc:
+            load.drop_record()
+            reject(item, p.key, exc.field, exc.reason)
+            continue
+        if src.records_events:
+            rec = p.record
+            ev = {
+                "event_id": event_id,
+                "source": src.name,
+                "record_id": record_id,
+                "kind": src.event_kind,
+                "step": rec.get("event") or rec.get("step") or DEFAULT_STEP.get(src.name, src.name),
+                "time": p.time,
+                "time_offset_min": p.offset,
+                "party_id": rec.get("farm_id") or rec.get("processor_id") or rec.get("party_id"),
+                "lot_id": None,
+                "plot_id": None,
+                "input_reg_no": None,
+                "source_file": item.file,
+                "line": item.row.line,
+                "content_hash": h,
+                "payload": JSONText(canon),  # the canonical JSON just hashed, not made again
+                "loaded_at": now,
+            }
+            ev.update(load.event_fields)
+            load.staged.insert(0, ("event", ev))
+        load.commit_record()
+        if versioned:
+            seen = existing.setdefault(p.key, {"hashes": set(), "versions": 0})
+            seen["hashes"].add(h)
+            seen["versions"] = p.record.get("version", 1)
+            seen.update(hash=h, file=item.file, line=item.row.line, payload=None)
+        else:
+            existing[p.key] = {
+                "hash": h,
+                "file": item.file,
+                "line": item.row.line,
+                "payload": p.record,
+            }
+        report(item.file).loaded += 1
+        loaded_keys.append(p.key)
+        lots.update(touched)
+        for i in rejects_by_key.get(p.key, ()):  # an earlier bad copy is superseded
+            if rejects[i].record_key == p.key:
+                rejects[i].status = "resolved"
+    write_rows(conn, load.take_pending())
     for c in completed:
         _complete_shipment(conn, c, now)
     settle_rejects(conn, src.name, loaded_keys, same_copies, now)

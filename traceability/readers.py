@@ -515,9 +515,9 @@ def lot_list(fields: dict[str, str], name: str) -> list[tuple[str, float]]:
     return out
 
 
-def extras(fields: dict[str, str], known: tuple[str, ...]) -> dict[str, Any]:
+def extras(fields: dict[str, str], known: tuple[str, ...] | frozenset[str]) -> dict[str, Any]:
     """Columns beyond the contract are kept, not rejected."""
-    contract = _column_set(known)
+    contract = known if type(known) is frozenset else _column_set(known)  # type: ignore[arg-type]
     if contract.issuperset(fields):  # the usual row: nothing beyond the contract
         return {}
     return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,10 +69,11 @@ class Source:
     compares_prior = False
     #: False for a source whose records are not events (telemetry: millions of readings).
     records_events = True
-    #: True when ``apply`` reads the store only through the Loader's lookups, so the rows of
-    #: records already decided may be written while later ones are decided. A source whose
-    #: ``apply`` runs its own queries (EPCIS capture) has the batch written at its end.
-    writes_while_deciding = True
+
+    @cached_property
+    def column_set(self) -> frozenset[str]:
+        """The contract columns as a set (made once per source)."""
+        return frozenset(self.columns)
 
     def rows(self, path: Path) -> Iterator[Row]:
         return read_csv(path, self.required)
@@ -163,7 +165,7 @@ class Parties(Source):
             "gln": gln,
             "lon": lon,
             "lat": lat,
-            "extra": extras(fields, self.columns),
+            "extra": extras(fields, self.column_set),
         }
         return Parsed(rec["party_id"], rec)
 
@@ -196,7 +198,7 @@ class Products(Source):
             "category": text_field(fields, "category"),
             "storage": choice(fields, "storage", STORAGE, required=True),
             "unit": choice(fields, "unit", UNITS, required=True),
-            "extra": extras(fields, self.columns),
+            "extra": extras(fields, self.column_set),
         }
         if not rec["name_zh"] and not rec["name_en"]:
             raise FieldError("name_zh", "a product needs name_zh or name_en")
@@ -298,7 +300,7 @@ class Production(Source):
             "variety": text_field(fields, "variety"),
             "lon": lon,
             "lat": lat,
-            "extra": extras(fields, self.columns),
+            "extra": extras(fields, self.column_set),
         }
         if step == "input":
             rec["input_name"] = text_field(fields, "input_name", required=True)
@@ -379,7 +381,7 @@ class Processing(Source):
                 fields, "output_quantity_kg", required=True, positive=True
             ),
             "output_units": whole_number(fields, "output_units"),
-            "extra": extras(fields, self.columns),
+            "extra": extras(fields, self.column_set),
         }
         if rec["output_lot_id"] in {lot for lot, _ in rec["inputs"]}:
             raise FieldError("output_lot_id", "the output lot is also one of the inputs")
@@ -455,7 +457,7 @@ class Shipments(Source):
             "departed_at": dep.isoformat(),
             "arrived_at": arr.isoformat() if arr else None,
             "lots": lot_list(fields, "lots"),
-            "extra": extras(fields, self.columns),
+            "extra": extras(fields, self.column_set),
         }
         if len(rec["device_id"] or "") > MAX_ID:
             raise FieldError("device_id", f"device_id is longer than {MAX_ID} characters")
@@ -533,7 +535,7 @@ class Telemetry(Source):
             "humidity_pct": number(fields, "humidity_pct"),
             "lon": lon,
             "lat": lat,
-            "extra": extras(fields, self.columns),
+            "extra": extras(fields, self.column_set),
         }
         if len(rec["device_id"] or "") > MAX_ID:
             raise FieldError("device_id", f"device_id is longer than {MAX_ID} characters")
@@ -580,7 +582,7 @@ class Sales(Source):
             "gtin": _gtin(fields, "gtin", required=True),
             "quantity_units": units,
             "channel": choice(fields, "channel", CHANNELS, required=False) or "store",
-            "extra": extras(fields, self.columns),
+            "extra": extras(fields, self.column_set),
         }
         req = [("party", rec["retailer_id"]), ("lot", rec["lot_id"]), ("product", rec["gtin"])]
         return Parsed(rec["record_id"], rec, req, [], t, off)
@@ -602,17 +604,12 @@ class Sales(Source):
         load.add(
             "sale",
             {
-                **{
-                    k: rec[k]
-                    for k in (
-                        "record_id",
-                        "retailer_id",
-                        "lot_id",
-                        "gtin",
-                        "quantity_units",
-                        "channel",
-                    )
-                },
+                "record_id": rec["record_id"],
+                "retailer_id": rec["retailer_id"],
+                "lot_id": rec["lot_id"],
+                "gtin": rec["gtin"],
+                "quantity_units": rec["quantity_units"],
+                "channel": rec["channel"],
                 "time": p.time,
                 "event_id": event_id,
             },
@@ -639,7 +636,6 @@ class Epcis(Source):
 
     id_column = None  # an event is named by its eventID (or hash) once parsed
     name = "epcis"
-    writes_while_deciding = False  # capture queries the store for what an event implies
     pattern = "*.jsonld"
     suffixes = (".json", ".jsonld")
 

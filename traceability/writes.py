@@ -193,7 +193,13 @@ def conflict_reason(source: str, key: str, file: str, line: int) -> str:
 def check_id_lengths(src: Any, p: Parsed) -> None:
     """Every id a record names fits the store (a too-long one it needs or makes is named
     before its own key)."""
-    longest = max((len(p.key), *(len(k) for _, k in p.requires), *(len(k) for _, k in p.creates)))
+    longest = len(p.key)
+    for _, k in p.requires:
+        if len(k) > longest:
+            longest = len(k)
+    for _, k in p.creates:
+        if len(k) > longest:
+            longest = len(k)
     if longest <= MAX_ID:
         return
     too_long = [key for _, key in (*p.requires, *p.creates) if len(key) > MAX_ID]
