@@ -241,21 +241,24 @@ class Findings(Result):
 
 
 class Code(Result):
-    """``heitu code LOT``: the lot's Digital Link URI and its QR PNG; ``new`` when issued now."""
+    """``heitu code LOT``: the lot's Digital Link URI and its QR PNG; ``new`` when issued now;
+    ``units``: the bags' own codes once issued (``serial``, signed ``uri``, ``short_code``)."""
 
     lot: str
     gtin: str
     uri: str
     png: str
     new: bool
+    units: list[dict[str, str]]
 
 
 class Codes(Result):
-    """Codes of every packed lot: ``issued`` now, ``total`` codes, and the lots ``skipped``
-    (no GTIN) with the reason."""
+    """Codes of every packed lot: ``issued`` now, ``total`` codes, ``units_issued`` bags'
+    codes issued now (lots with units), and the lots ``skipped`` (no GTIN) with the reason."""
 
     issued: int
     total: int
+    units_issued: int
     codes: list[dict[str, Any]]
     skipped: list[dict[str, str]]
 
@@ -563,17 +566,23 @@ class Store:
         result = check_store(self.url)
         return Findings(result["findings"], result["changes"])
 
-    def code(self, lot: str) -> Code:
-        """The traceability code of a packed lot, issued now (with its QR PNG) if it had none.
-        NotFound for an unknown lot; HeituError for a lot packed without a GTIN."""
+    def code(self, lot: str, *, serials: bool = False) -> Code:
+        """The traceability code of a packed lot, issued now (with its QR PNG) if it had none,
+        with its bags' codes once issued; ``serials`` issues the bags' codes it lacks (one
+        signed serial per unit, docs/codes.md). NotFound for an unknown lot; HeituError for a
+        lot packed without a GTIN (or, with ``serials``, without units)."""
         from traceability.issuing import issue_code
+        from traceability.serials import issue_units, units_of
 
         try:
-            return Code._of(issue_code(self.engine, lot))
+            doc = issue_code(self.engine, lot)
+            if serials:
+                issue_units(self.engine, lot)
         except LookupError as exc:
             raise NotFound(str(exc.args[0])) from None
         except ValueError as exc:
             raise HeituError(str(exc)) from None
+        return Code._of({**doc, "units": units_of(self.engine, lot)})  # the bags, not a count
 
     def codes(self) -> Codes:
         """Codes for every packed lot: issued where missing, QR PNGs drawn where gone. A

@@ -282,8 +282,12 @@ def harvest_point_checks(eng: Engine) -> list[dict[str, Any]]:
 
 
 def code_checks(eng: Engine) -> list[dict[str, Any]]:
-    """Packed lots that cannot carry a traceability code."""
+    """Packed lots that cannot carry a traceability code, and the copies the scan log shows
+    (traceability/scans.py: codes never issued, one bag scanned far apart within a day, more
+    bags of a lot scanned than it had, scans far from every shop it went to or after a
+    recall)."""
     from traceability.gs1 import check_lot
+    from traceability.scans import findings as scan_findings
 
     findings = []
     with eng.connect() as conn:
@@ -291,7 +295,7 @@ def code_checks(eng: Engine) -> list[dict[str, Any]]:
             reason = check_lot(r.lot_id)
             if reason:
                 findings.append({"kind": "lot_not_encodable", "lot": r.lot_id, "reason": reason})
-    return findings
+    return findings + scan_findings(eng)
 
 
 def run_checks(eng: Engine) -> dict[str, list[dict[str, Any]]]:

@@ -369,8 +369,12 @@ def cmd_rejects(args: argparse.Namespace) -> int:
 
 
 def cmd_code(args: argparse.Namespace) -> int:
-    doc = _store().code(args.lot).as_dict()
-    _emit(args, doc, f"{doc['uri']}\nQR: {doc['png']}")
+    doc = _store().code(args.lot, serials=args.serials).as_dict()
+    lines = [doc["uri"], f"QR: {doc['png']}"]
+    if doc["units"]:
+        lines.append(f"{len(doc['units'])} bag code(s):")
+        lines += [f"  {u['short_code']}  {u['uri']}" for u in doc["units"]]
+    _emit(args, doc, "\n".join(lines))
     return 0
 
 
@@ -515,6 +519,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true", help="include resolved ones")
     sp = add("code", cmd_code, "The traceability code (Digital Link URI) of a lot and its QR PNG.")
     sp.add_argument("lot", help="a packed lot id")
+    sp.add_argument(
+        "--serials",
+        action="store_true",
+        help="issue the bags' own signed codes (one per unit) that the lot lacks",
+    )
     export = sub.add_parser("export", help="Write the store, or one lot's lineage, to a file.")
     esub = export.add_subparsers(dest="format", required=True, metavar="FORMAT")
     help_text = "A GS1 EPCIS 2.0 JSON-LD document: events, and parties/plots/products."

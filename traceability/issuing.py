@@ -16,6 +16,7 @@ from sqlalchemy import Engine, insert, text
 from traceability import config
 from traceability import models as m
 from traceability.codes import digital_link, write_qr
+from traceability.serials import issue_units
 
 
 def png_path(gtin: str, lot: str, root: Path | None = None) -> Path:
@@ -51,31 +52,46 @@ def issue_code(eng: Engine, lot: str, resolver: str | None = None) -> dict[str, 
             uri, png = code.uri, Path(code.png_path)
     if not png.exists():
         write_qr(uri, png)
-    return {"lot": lot, "gtin": row.gtin, "uri": uri, "png": str(png), "new": code is None}
+    return {
+        "lot": lot,
+        "gtin": row.gtin,
+        "uri": uri,
+        "png": str(png),
+        "new": code is None,
+    }
 
 
 def issue_codes(eng: Engine, resolver: str | None = None) -> dict[str, Any]:
-    """Codes for every packed lot: issued when missing, PNG redrawn when gone. ``issued``
-    counts the codes new in this call, ``total`` every packed lot's code."""
+    """Codes for every packed lot: issued when missing, PNG redrawn when gone, and the bags'
+    own codes of lots packed in units. ``issued`` counts the lot codes new in this call,
+    ``units_issued`` the bags' codes, ``total`` every packed lot's code."""
     with eng.connect() as conn:
         lots = [
-            r.lot_id
+            (r.lot_id, r.units)
             for r in conn.execute(
                 text(
-                    "SELECT l.lot_id FROM lot AS l LEFT JOIN code AS c ON c.lot_id = l.lot_id "
-                    "WHERE l.gtin IS NOT NULL ORDER BY l.lot_id"
+                    "SELECT l.lot_id, l.units FROM lot AS l LEFT JOIN code AS c "
+                    "ON c.lot_id = l.lot_id WHERE l.gtin IS NOT NULL ORDER BY l.lot_id"
                 )
             )
         ]
     issued, skipped = [], []
-    for lot in lots:
+    units = 0
+    for lot, packed_units in lots:
         try:
-            issued.append(issue_code(eng, lot, resolver))
+            code = issue_code(eng, lot, resolver)
         except ValueError as exc:
             skipped.append({"lot": lot, "reason": str(exc)})
+            continue
+        if packed_units:
+            # Each bag its own signed serial (traceability/serials.py): once, the missing ones.
+            code["new_units"] = issue_units(eng, lot)
+            units += code["new_units"]
+        issued.append(code)
     return {
         "issued": sum(c["new"] for c in issued),
         "total": len(issued),
+        "units_issued": units,
         "codes": issued,
         "skipped": skipped,
     }

@@ -261,6 +261,41 @@ class Code(Base):
     issued_at: Mapped[datetime]
 
 
+class UnitCode(Base):
+    """One bag's code: a random serial of a packed lot's unit, signed (traceability/serials.py).
+    Issued once; the URI and short code are made from these fields."""
+
+    __tablename__ = "unit_code"
+    __table_args__ = (UniqueConstraint("lot_id", "unit", name="uq_unit_code_lot_unit"),)
+    serial: Mapped[str] = mapped_column(String(20), primary_key=True)
+    gtin: Mapped[str] = mapped_column(String(14))
+    lot_id: Mapped[str] = mapped_column(ID)
+    unit: Mapped[int] = mapped_column(Integer)  # 1..the lot's units
+    key_id: Mapped[str] = mapped_column(String(10))
+    signature: Mapped[str] = mapped_column(String(32))
+    issued_at: Mapped[datetime]
+
+
+class Scan(Base):
+    """One scan of a code at the resolver (or a short code typed on the page): when, the code,
+    what its signature said, a coarse place and the kind of client. Never an IP address: the
+    place is the page's shared location rounded to 0.1 degree (about 10 km), or the province
+    the configured IP ranges give."""
+
+    __tablename__ = "scan"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    gtin: Mapped[str] = mapped_column(String(14))
+    lot_id: Mapped[str | None] = mapped_column(ID, index=True)
+    serial: Mapped[str | None] = mapped_column(String(20), index=True)
+    status: Mapped[str] = mapped_column(String(15))  # ok | no_signature | unknown_key | ...
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    province: Mapped[str | None] = mapped_column(String(2))  # GB/T 2260 code, from IP ranges
+    client: Mapped[str] = mapped_column(String(10))  # wechat | alipay | ios | android | ...
+    typed: Mapped[bool] = mapped_column(default=False)  # a short code typed, not scanned
+
+
 class Reject(Base):
     """A record that broke the contract (status rejected) or waits for a key (status waiting).
 

@@ -36,10 +36,12 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import text as sa_text
 
-from traceability import config
+from traceability import config, scans
 from traceability.reports import CATEGORIES as REPORT_CATEGORIES
 from traceability.reports import MAX_TEXT as REPORT_MAX_TEXT
+from traceability.serials import check_short_code, looks_like_short_code, short_code, verify
 from traceability.web import linkset as ls
 from traceability.web import places
 from traceability.web.cache import Generation, PageCache, url_reader
@@ -52,10 +54,12 @@ __all__ = ["create_app"]
 
 HERE = Path(__file__).parent
 CSS = (HERE / "static" / "heitu.css").read_bytes()
+PLACE_JS = (HERE / "static" / "place.js").read_bytes()
 CSS_VERSION = hashlib.sha256(CSS).hexdigest()[:10]
 #: No request leaves the page for another host: styles from here, pictures inline.
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
 CORS = {
@@ -175,6 +179,7 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
         pypinyin.lazy_pinyin("五常")
         for name in ("lot.html", "product.html", "error.html", "home.html"):
             env.get_template(name)
+        scans.city_of(45.8, 126.7)  # the city index a bag's page names its scans' places by
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -389,6 +394,62 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
 
     # --- the resolver --------------------------------------------------------------------------
 
+    # --- bags' codes: their signatures and the scan log (traceability/serials.py, scans.py) --
+
+    def code_status(request: Request, gtin: str, lot: str | None, serial: str) -> str:
+        q = request.query_params
+        checked = verify(gtin, lot or "", serial, q.get("k"), q.get("s"))
+        return scans.unit_status(engine, gtin, lot, serial, checked.status)
+
+    def log_scan(
+        request: Request,
+        gtin: str,
+        lot: str | None,
+        serial: str,
+        typed: bool,
+        unit: dict[str, Any] | None = None,
+    ) -> int | None:
+        """Log one scan of a bag's code (no IP address kept); its id."""
+        status = "ok" if unit is not None else code_status(request, gtin, lot, serial)
+        client_ip = request.client.host if request.client else None
+        return scans.record(
+            engine,
+            gtin=gtin,
+            lot=lot,
+            serial=serial,
+            status=status,
+            client=scans.client_class(request.headers.get("user-agent")),
+            geo=scans.rounded_geo(request.query_params.get("geo")),
+            province=scans.province_of(client_ip),
+            typed=typed,
+        )
+
+    def scan_state(
+        request: Request, gtin: str, lot: str | None, serial: str, lang: str
+    ) -> dict[str, Any]:
+        """The bag page's scan verdict; a shared location (``geo``) placed on its scan."""
+        status = code_status(request, gtin, lot, serial)
+        geo = scans.rounded_geo(request.query_params.get("geo"))
+        scan_id = request.query_params.get("scan", "")
+        if geo is not None and scan_id.isdigit() and status == "ok":
+            scans.set_place(engine, int(scan_id), serial, geo)
+        return {
+            "verdict": scans.verdict(engine, serial, status, lang),
+            "short_code": short_code(serial) if status == "ok" else None,
+            "scan_id": scan_id if scan_id.isdigit() else None,
+        }
+
+    def unit_by_serial(serial: str) -> dict[str, Any] | None:
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa_text("SELECT gtin, lot_id, key_id, signature FROM unit_code WHERE serial = :s"),
+                {"s": serial},
+            ).first()
+        if row is None:
+            return None
+        return {"gtin": row.gtin, "lot": row.lot_id, "key_id": row.key_id,
+                "signature": row.signature}  # fmt: skip
+
     def raw_path(request: Request, prefix: str = "") -> str:
         """The request's path as sent, still percent-encoded: a lot may hold an encoded '/'
         (%2F) that the decoded path would split. ``prefix`` ('/page') is cut off."""
@@ -466,6 +527,12 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
         if suffix_json and href.startswith(base + "/page/"):
             href += ".json"
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "linkType"]
+        if serial is not None and request.method == "GET" and href.startswith(base + "/page/"):
+            # A bag's code opened: one scan in the log; the page gets its id, so that "share
+            # my location" places this scan instead of logging another.
+            scan_id = await run_in_threadpool(log_scan, request, gtin, lot, serial, False)
+            if scan_id is not None:
+                query.append(("scan", str(scan_id)))
         location = href + (("&" if "?" in href else "?") + urlencode(query) if query else "")
         return RedirectResponse(
             location,
@@ -495,6 +562,16 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
         fmt = "json" if suffix_json or _json_wanted(request) else "html"
         base = str(request.base_url).rstrip("/")
         reported = request.query_params.get("reported")
+        if serial is not None:
+            # A bag's page says what its scans say, which changes with every scan: built
+            # afresh (the lot's facts under it are cached as for every page).
+            scan = await run_in_threadpool(scan_state, request, gtin, lot, serial, lang)
+            built = await run_in_threadpool(
+                build_page, base, reported, gtin, lot, serial, lang, fmt, product, lf, changed,
+                scan,
+            )  # fmt: skip
+            extra = ls.headers(base + dl_path(gtin, lot, serial))
+            return respond(request, built, changed, extra={**extra, "Cache-Control": "no-store"})
         key = ("page", base, gtin, lot, serial, lang, fmt, reported)
         built = await cached(
             key, gen, build_page, base, reported, gtin, lot, serial, lang, fmt, product, lf, changed
@@ -513,9 +590,12 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
         product: dict[str, Any],
         lf: dict[str, Any] | None,
         changed: datetime,
+        scan: dict[str, Any] | None = None,
     ) -> Page:
         path = dl_path(gtin, lot, serial)
         code = {"gtin": gtin, "lot": lot, "serial": serial, "path": path, "uri": base + path}
+        if scan is not None:
+            code["short_code"] = scan.get("short_code")
         urls = {
             "page": f"{base}/page{path}",
             "json": f"/page{path}.json",
@@ -539,6 +619,8 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
             }
             if lf is not None:
                 doc.update({k: v for k, v in lf.items() if k not in ("product", "verdict")})
+            if scan is not None:
+                doc["scan_verdict"] = scan["verdict"]
             body = json.dumps(doc, ensure_ascii=False, default=str).encode()
             return Page(body, "application/json")
         ctx = common(f"/page{path}", lang, changed)
@@ -549,6 +631,7 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
             linkset_url=urls["linkset"],
             pip_url=_with_lang(urls["product"], lang),
             reported=reported,
+            scan=scan,
         )
         if lf is None:
             return Page(render("product.html", verdict=verdict, **ctx), "text/html; charset=utf-8")
@@ -663,6 +746,25 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
     @app.get("/lookup", summary="The home page's form: a code, a URL or a lot id")
     async def lookup(request: Request, code: str = "", lang: str = "zh") -> Response:
         text = code.strip()
+        typo = ""
+        if looks_like_short_code(text):
+            # A bag's short code typed from under its QR: the bag's own signed code, logged
+            # as a scan like a camera's, then its page. (A lot id of the same shape falls
+            # through to the lot lookup below.)
+            try:
+                serial = check_short_code(text)
+                unit = await run_in_threadpool(unit_by_serial, serial)
+            except ValueError as exc:
+                typo, unit = str(exc), None
+            if unit is not None:
+                scan_id = await run_in_threadpool(
+                    log_scan, request, unit["gtin"], unit["lot"], serial, True, unit
+                )
+                query = urlencode({"lang": lang, "k": unit["key_id"], "s": unit["signature"],
+                                   "scan": scan_id})  # fmt: skip
+                return RedirectResponse(
+                    f"/page{dl_path(unit['gtin'], unit['lot'], serial)}?{query}", status_code=303
+                )
         if "/01/" in text:
             text = text[text.index("/01/") :]
             try:
@@ -682,7 +784,7 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
 
         gtin = await run_in_threadpool(find) if text else None
         if gtin is None:
-            return error_page(request, 400, "bad_request", reason=f"{text!r}")
+            return error_page(request, 400, "bad_request", reason=typo or f"{text!r}")
         return RedirectResponse(f"/page{dl_path(gtin, text)}?lang={lang}", status_code=303)
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
@@ -735,6 +837,14 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
             CSS,
             media_type="text/css",
             headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
+
+    @app.get("/static/place.js", include_in_schema=False)
+    async def place_js() -> Response:
+        return Response(
+            PLACE_JS,
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
         )
 
     baseline = int(os.environ.get("HEITU_WEB_BASELINE_BYTES", "0") or 0)

@@ -21,6 +21,9 @@ ZH: dict[str, str] = {
     "verdict_recalled": "已召回",
     "verdict_recalled_since": "召回时间 {since}，原因：{reason}",
     "verdict_lot_unknown": "警告：本批次不在记录中",
+    "scan_heading": "这一袋的扫码记录",
+    "short_code": "袋码",
+    "share_place": "分享我的大致位置（约 10 公里），帮助识别假冒",
     "lot_unknown_detail": (
         "追溯系统中没有批次 {lot} 的包装记录。此二维码可能是复制或伪造的，请谨慎购买，"
         "并可在下方报告。"
@@ -139,6 +142,9 @@ EN: dict[str, str] = {
     "verdict_recalled": "Recalled",
     "verdict_recalled_since": "Recalled on {since}. Reason: {reason}",
     "verdict_lot_unknown": "Warning: this lot is not on record",
+    "scan_heading": "Scans of this bag",
+    "short_code": "Bag code",
+    "share_place": "Share my rough location (about 10 km) to help spot fakes",
     "lot_unknown_detail": (
         "The traceability system holds no packing record of lot {lot}. This code may be "
         "copied or fake: buy with care, and report it below."
