@@ -358,3 +358,67 @@ def test_unknown_lot_walks_up_to_the_product_with_a_warning(
         _assert_accessible(page, path)
     finally:
         page.context.close()
+
+
+ANDROID_UA = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0 Mobile Safari/537.36"
+)
+
+
+def test_a_bag_page_says_what_its_scans_say_and_places_a_shared_location(
+    browser: Browser, server: Server
+) -> None:
+    """A bag's own code (heitu code --serials) opened on a phone: the page shows the scan
+    verdict and its short code; "share my location" (our script, allowed by the CSP) sends the
+    browser's location once, and the verdict then names the city. The scan log keeps it
+    rounded to 0.1 degree."""
+    home = server.log.parent
+    env = {**os.environ, "HEITU_HOME": str(home), "HEITU_DB_URL": f"sqlite:///{home / 'heitu.db'}"}
+    heitu = Path(sys.executable).parent / "heitu"
+    done = subprocess.run(
+        [str(heitu), "code", server.lot, "--serials", "--json"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    unit = json.loads(done.stdout)["units"][0]
+    parts = urlsplit(unit["uri"])
+    context = browser.new_context(
+        viewport={"width": WIDTH, "height": HEIGHT},
+        is_mobile=True,
+        has_touch=True,
+        locale=LOCALE["zh"],
+        user_agent=ANDROID_UA,
+        geolocation={"latitude": 45.7612, "longitude": 126.6534},  # Harbin
+        permissions=["geolocation"],
+    )
+    page = context.new_page()
+    traffic = Traffic()
+    traffic.watch(page)
+    try:
+        resp = page.goto(server.url(f"{parts.path}?{parts.query}"), wait_until="load")
+        assert resp is not None and resp.status == 200
+        _check_common(page, server, traffic, "zh")
+        scan = page.locator("section.scan")
+        assert "正品，首次扫码" in scan.inner_text()
+        assert unit["short_code"] in scan.inner_text()
+        button = page.locator("#share-place")
+        assert button.is_visible(), "the share-location button is hidden: the script did not run"
+        with page.expect_navigation():
+            button.click()
+        assert "geo=45.8%2C126.7" in page.url  # the browser rounds too; the server again
+        assert not traffic.errors, traffic.errors
+        with sqlite3.connect(home / "heitu.db") as conn:
+            placed = conn.execute(
+                "SELECT lat, lon, client FROM scan WHERE serial = ?", (unit["serial"],)
+            ).fetchall()
+        assert placed == [(45.8, 126.7, "android")]  # one scan, placed; never the raw point
+        page.goto(server.url(f"{parts.path}?{parts.query}"), wait_until="load")
+        assert "最近一次在哈尔滨" in page.locator("section.scan").inner_text()
+    finally:
+        context.close()
+    checked = _open(browser, "zh", bypass_csp=True)  # axe is injected as an inline script
+    try:
+        checked.goto(server.url(f"{parts.path}?{parts.query}"), wait_until="load")
+        _assert_accessible(checked, "a bag's page")
+    finally:
+        checked.context.close()
