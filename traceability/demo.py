@@ -226,6 +226,10 @@ def print_summary(summary: dict[str, Any], home: Path, out: Any) -> None:
         out.print(f"  from plot {plot}{share}")
     out.print(f"  through {len(bag['lots'])} lots: `heitu trace back {bag['lot']}`")
     out.print(f"  QR code: {bag['png']}")
+    if bag.get("unit"):
+        unit = bag["unit"]
+        out.print(f"  its first bag's own code: {unit['uri']}")
+        out.print(f"  printed under that bag's QR, to type in: {unit['short_code']}")
     # the code names the public resolver; `make serve` answers the same path on this machine
     path = urlsplit(bag["uri"]).path
     out.print(f"  its page, as a phone opens it: `make serve`, then {SERVE_URL}{path}")

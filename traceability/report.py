@@ -23,7 +23,7 @@ def counts(eng: Engine) -> dict[str, Any]:
         )
         tables = {
             t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar()
-            for t in ("plot", "lot", "edge", "shipment", "sale", "code")
+            for t in ("plot", "lot", "edge", "shipment", "sale", "code", "unit_code")
         }
     return {"records": per_source, "rejects": rejects, "tables": tables}
 
@@ -56,6 +56,9 @@ def summary(eng: Engine) -> dict[str, Any]:
             code = conn.execute(
                 text("SELECT uri, png_path FROM code WHERE lot_id = :l"), {"l": bag}
             ).first()
+        from traceability.serials import units_of
+
+        units = units_of(eng, bag)
         out["bag"] = {
             "lot": bag,
             "plots": trace["plots"],
@@ -63,5 +66,6 @@ def summary(eng: Engine) -> dict[str, Any]:
             "lots": trace["lots"],
             "uri": code.uri,
             "png": code.png_path,
+            "unit": units[0] if units else None,  # the first bag's own code, when issued
         }
     return out
