@@ -685,7 +685,9 @@ class Certificates(Source):
         _only_for(rec, "plot_id", kind, ("green_food", "organic"), "certified plots")
         _only_for(rec, "area", kind, ("geographical_indication",), "the counties of a GI")
         if kind in ("green_food", "organic") and not rec["gtin"] and not rec["plot_id"]:
-            raise FieldError("gtin", f"a {kind} certificate covers a product (gtin) or a plot_id")
+            raise FieldError(
+                "gtin", f"{kind} certificate names neither a product (gtin) nor a plot_id"
+            )
         for code in (rec["area"] or "").split(";") if rec["area"] else ():
             if not is_county_code(code):
                 raise FieldError(
