@@ -23,6 +23,7 @@ SOURCE_DAGS = {
     "heitu_processing": ("processing",),
     "heitu_transport": ("transport",),
     "heitu_sales": ("sales",),
+    "heitu_certificates": ("certificates",),
     "heitu_epcis": ("epcis",),
 }
 SOURCE_TASKS = (

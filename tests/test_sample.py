@@ -38,6 +38,7 @@ GEOD = Geod(ellps="WGS84")
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "sample.md"
 
 DEFAULT_FILES = {
+    "certificates/certificates.csv",
     "parties/farms_001.csv",
     "parties/partners.csv",
     "plots/230113_shuangcheng.geojson",

@@ -298,6 +298,66 @@ def code_checks(eng: Engine) -> list[dict[str, Any]]:
     return findings + scan_findings(eng)
 
 
+def certificate_checks(eng: Engine) -> list[dict[str, Any]]:
+    """What the certificates a lot carries say against the store (sql/certificate_expired,
+    gi_outside_area, pledge_not_renewed; one statement each, whatever the number of lots):
+
+    - ``certificate_expired``: the lot was packed (made) after its own pledge, or a
+      certificate of its GTIN, had expired, and no renewal of the same kind covered that day;
+    - ``gi_outside_area``: the lot's GTIN is labelled with a geographical indication, yet some
+      plots it comes from (traced back) lie outside the GI's counties;
+    - ``pledge_not_renewed``: a lot made from inputs has no conformity pledge of its own while
+      a parent has one (the parent's pledge does not carry over to a mixed or repacked lot).
+    """
+    findings: list[dict[str, Any]] = []
+    with eng.connect() as conn:
+        dialect = conn.dialect.name
+        for r in conn.execute(query("certificate_expired", dialect)):
+            findings.append(
+                {
+                    "kind": "certificate_expired",
+                    "lot": r.lot_id,
+                    "gtin": r.gtin,
+                    "certificate": r.certificate_id,
+                    "certificate_kind": r.kind,
+                    "number": r.number,
+                    "valid_until": _day(r.valid_until),
+                    "packed_on": _day(r.made_on),
+                }
+            )
+        outside: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in conn.execute(query("gi_outside_area", dialect)):
+            f = outside.setdefault(
+                (r.lot_id, r.certificate_id),
+                {
+                    "kind": "gi_outside_area",
+                    "lot": r.lot_id,
+                    "gtin": r.gtin,
+                    "certificate": r.certificate_id,
+                    "number": r.number,
+                    "area": r.area.split(";"),
+                    "plots_outside": [],
+                },
+            )
+            f["plots_outside"].append({"plot": r.plot_id, "county_code": r.county_code})
+        findings += outside.values()
+        parents: dict[str, dict[str, Any]] = {}
+        for r in conn.execute(query("pledge_not_renewed", dialect)):
+            f = parents.setdefault(
+                r.lot_id, {"kind": "pledge_not_renewed", "lot": r.lot_id, "parent_pledges": []}
+            )
+            f["parent_pledges"].append(
+                {"lot": r.parent_lot, "certificate": r.certificate_id, "number": r.number}
+            )
+        findings += parents.values()
+    return findings
+
+
+def _day(value: Any) -> str:
+    """A date as ISO text, whether the driver gives a date (PostgreSQL) or text (SQLite)."""
+    return value if isinstance(value, str) else value.isoformat()
+
+
 def run_checks(eng: Engine) -> dict[str, list[dict[str, Any]]]:
     from traceability.balance import brand_findings, yield_findings
 
@@ -305,5 +365,5 @@ def run_checks(eng: Engine) -> dict[str, list[dict[str, Any]]]:
         "mass_balance": mass_balance(eng) + yield_findings(eng) + brand_findings(eng),
         "cold_chain": cold_chain(eng),
         "geo": geo_checks(eng),
-        "codes": code_checks(eng),
+        "codes": code_checks(eng) + certificate_checks(eng),
     }

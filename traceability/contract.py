@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 __all__ = [
+    "CERTIFICATE_KINDS",
     "CHANNELS",
     "MAX_ID",
     "PROCESSING_STEPS",
@@ -29,6 +30,8 @@ UNITS = ("kg", "bag", "box")
 PRODUCTION_EVENTS = ("sowing", "input", "harvest")
 PROCESSING_STEPS = ("drying", "milling", "packing", "blending", "splitting")
 CHANNELS = ("store", "ecommerce", "wholesale")
+#: certificates/*.csv: 承诺达标合格证, 地理标志, 绿色食品, 有机.
+CERTIFICATE_KINDS = ("conformity_pledge", "geographical_indication", "green_food", "organic")
 
 #: Longest id (record, party, plot, lot, device) accepted; longer ones are rejected.
 MAX_ID = 128

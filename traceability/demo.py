@@ -35,8 +35,8 @@ from traceability import config
 #: it) and is green all the same, as `make airflow` will show it every 15 minutes.
 DAG_IDS: tuple[str, ...] = (
     "heitu_parties_products", "heitu_plots", "heitu_production", "heitu_processing",
-    "heitu_transport", "heitu_sales", "heitu_epcis", "heitu_checks", "heitu_codes",
-    "heitu_open_data",
+    "heitu_transport", "heitu_sales", "heitu_certificates", "heitu_epcis", "heitu_checks",
+    "heitu_codes", "heitu_open_data",
 )  # fmt: skip
 DAGS_FOLDER = config.REPO_ROOT / "dags"
 URL = "http://localhost:8080"

@@ -44,6 +44,7 @@ FRESHNESS_HOURS: dict[str, float | None] = {
     "processing": 48,  # mills deliver daily
     "transport": 12,  # loggers upload several times a day while trucks run
     "sales": 48,  # retailers deliver daily
+    "certificates": None,  # issued when a lot is sold or a body certifies, not on a clock
     "epcis": None,  # partners who speak EPCIS send documents when they have them, not on a clock
 }
 #: Who delivers each folder: the role whose parties the alert names as the ones to call.
@@ -55,6 +56,7 @@ DELIVERED_BY = {
     "processing": "processor",
     "transport": "carrier",
     "sales": "retailer",
+    "certificates": None,
     "epcis": None,
 }
 _OFF = ("off", "none", "no")

@@ -52,6 +52,7 @@ TABLES = {
     "shipment_lot": m.ShipmentLot.__table__,
     "reading": m.Reading.__table__,
     "sale": m.Sale.__table__,
+    "certificate": m.Certificate.__table__,
 }
 # Insert order that respects foreign keys.
 INSERT_ORDER = (
@@ -65,6 +66,7 @@ INSERT_ORDER = (
     "shipment_lot",
     "reading",
     "sale",
+    "certificate",
 )
 DEFAULT_STEP = {
     "parties": "registering",
@@ -72,6 +74,7 @@ DEFAULT_STEP = {
     "plots": "registering",
     "shipments": "shipping",
     "sales": "selling",
+    "certificates": "certifying",
 }
 
 

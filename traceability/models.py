@@ -8,12 +8,13 @@ Schema changes go through Alembic (``traceability/migrations``), never ``create_
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -230,6 +231,31 @@ class Sale(Base):
     gtin: Mapped[str] = mapped_column(String(14))
     quantity_units: Mapped[int] = mapped_column(Integer)
     channel: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(ForeignKey("event.event_id"))
+
+
+class Certificate(Base):
+    """A certificate row (certificates/*.csv): a lot's conformity pledge, a geographical
+    indication with its counties, a green-food or organic certificate of a product or of one
+    plot. A certificate of several plots is several rows, ``record_id`` =
+    ``certificate_id#plot_id``; otherwise ``record_id`` = ``certificate_id``. Dates are
+    calendar days in Asia/Shanghai."""
+
+    __tablename__ = "certificate"
+    record_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    certificate_id: Mapped[str] = mapped_column(ID, index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    holder_id: Mapped[str] = mapped_column(ID, index=True)
+    number: Mapped[str] = mapped_column(Text)
+    issuer: Mapped[str | None] = mapped_column(Text)
+    issued_on: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    gtin: Mapped[str | None] = mapped_column(String(14), index=True)
+    lot_id: Mapped[str | None] = mapped_column(ID, index=True)
+    plot_id: Mapped[str | None] = mapped_column(ID, index=True)
+    area: Mapped[str | None] = mapped_column(Text)  # ';'-separated county codes (GI)
+    items: Mapped[str | None] = mapped_column(Text)  # ';'-separated pledge items
+    extra: Mapped[dict[str, Any]]
     event_id: Mapped[str] = mapped_column(ForeignKey("event.event_id"))
 
 

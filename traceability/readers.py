@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -419,6 +419,19 @@ def text_field(fields: dict[str, Any], name: str, *, required: bool = False) -> 
             raise FieldError(name, f"{name} is missing")
         return None
     return value
+
+
+def iso_date(fields: dict[str, Any], name: str, *, required: bool = False) -> date | None:
+    """An ISO 8601 calendar date (``2026-09-01``): certificates are issued and valid by day."""
+    raw = text_field(fields, name, required=required)
+    if raw is None:
+        return None
+    try:  # the extended form only: 20260901 or a time of day is not what the contract says
+        if len(raw) == 10 and raw[4] == raw[7] == "-":
+            return date.fromisoformat(raw)
+    except ValueError:
+        pass
+    raise FieldError(name, f"{name} {raw!r} is not an ISO 8601 date (e.g. 2026-09-01)")
 
 
 def number(

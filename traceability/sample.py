@@ -87,6 +87,10 @@ SALES_HEADER_AS_SENT = (
     "record_id", " Retailer_ID ", "TIME", "lot_id", "GTIN", "quantity_units", "channel", "remark",
 )  # fmt: skip
 PARTY_HEADER = ("party_id", "role", "name", "county_code", "gln", "lon", "lat")
+CERTIFICATE_HEADER = (
+    "certificate_id", "kind", "holder_id", "number", "issuer", "issued_on", "valid_until", "gtin",
+    "lot_id", "plot_id", "area", "items",
+)  # fmt: skip
 PRODUCT_HEADER = ("gtin", "name_zh", "name_en", "category", "storage", "unit")
 
 
@@ -117,6 +121,13 @@ EXCURSION_SHIPMENT = "SH-SC01-00001"
 GAP_SHIPMENT = "SH-WC01-00002"
 RECALL_REG_NO = "PD20132567"
 RECALL_PLOTS = ("230184-101-0006", "230184-101-0007", "230184-101-0008")
+
+CERTIFICATES_FILE = "certificates/certificates.csv"
+BAD_KIND_CERTIFICATE = "CERT-BAD-KIND"
+BACKDATED_CERTIFICATE = "CERT-BAD-DATES"
+UNKNOWN_LOT_CERTIFICATE = "CERT-UNKNOWN-LOT"
+UNKNOWN_LOT = "P-2026-999999"
+BAD_AREA_CERTIFICATE = "CERT-BAD-AREA"
 
 RESEND_FILE = "production/resend_2026-10-28.csv"
 LATE_PROCESSING_FILE = "processing/late_packing.csv"
@@ -151,6 +162,14 @@ FAULTS: tuple[Fault, ...] = (
           f"reject: same record_id, different content (+{CONFLICT_EXTRA_KG} kg)"),
     Fault("late", LATE_SALES_FILE, "",
           f"parked (waiting for its lot) until {LATE_PROCESSING_FILE} arrives, then linked"),
+    Fault("bad_kind", CERTIFICATES_FILE, BAD_KIND_CERTIFICATE,
+          "reject, field kind: 'halal' is not a certificate kind of the contract"),
+    Fault("backdated", CERTIFICATES_FILE, BACKDATED_CERTIFICATE,
+          "reject, field valid_until: before issued_on (the dates swapped)"),
+    Fault("unknown_lot", CERTIFICATES_FILE, UNKNOWN_LOT_CERTIFICATE,
+          f"pledge for lot {UNKNOWN_LOT}: parked (waiting) for good, the lot never arrives"),
+    Fault("bad_area", CERTIFICATES_FILE, BAD_AREA_CERTIFICATE,
+          "reject, field area: '23018' is not a 6-digit county code"),
 )  # fmt: skip
 
 
@@ -1243,6 +1262,8 @@ class _Season:
         self.parties = {p.party_id: p for p in self.partners}
         self.parties.update({p.party.party_id: p.party for p in self.processors})
         self.harvests: dict[str, list[_Lot]] = {p.party.code: [] for p in self.processors}
+        #: The first plots of each county and their farms (where certified plots are chosen).
+        self.first_plots: dict[str, list[tuple[str, str]]] = {c.code: [] for c in COUNTIES}
         self.paths: list[Path] = []
 
     def dir(self, name: str) -> Path:
@@ -1294,6 +1315,8 @@ class _Season:
                         town = plot.township_code
                         farms.writerow(farm.party.row())
                     farm.plots_left -= 1
+                    if len(self.first_plots[county.code]) < 12:
+                        self.first_plots[county.code].append((plot.plot_id, farm.party.party_id))
                     geo.write(
                         (",\n" if idx else "")
                         + _feature(plot, farm.party.party_id, farm.village, self.rng)
@@ -1409,6 +1432,76 @@ class _Season:
             self.bar.advance(task)
         self.paths += main.close() + late.close()
 
+    # -- certificates
+    def write_certificates(self, packed: list[_Packed]) -> None:
+        """Certificates of every kind, no random draws (the season's stream stays as it was):
+        a conformity pledge for the first two packed lots of each processor, issued the day
+        each was packed; a geographical indication per rice and soybean county for its first
+        processor's consumer bag; a green-food certificate of the first farm's plots in
+        Hailun (one row per plot); an organic certificate of the first corn packer's box.
+        Then the faults: a kind the contract does not have, swapped dates, a pledge for a lot
+        that never arrives, a GI with a 5-digit county code."""
+        rows: list[list[str]] = []
+        pledged: dict[str, int] = {}
+        for p in packed:
+            code = p.proc.party.code
+            if p.late or pledged.get(code, 0) >= 2:
+                continue
+            pledged[code] = pledged.get(code, 0) + 1
+            day = p.lot.time.date()
+            until = (day + timedelta(days=180)).isoformat() if pledged[code] == 1 else ""
+            number = f"{p.proc.county.code}{day:%Y%m%d}{pledged[code]:04d}"
+            rows.append([f"HG-{code}-{pledged[code]:03d}", "conformity_pledge",
+                         p.proc.party.party_id, number, "", day.isoformat(), until, "",
+                         p.lot.lot_id, "", "", _PLEDGE_ITEMS])  # fmt: skip
+        firsts: dict[str, _Processor] = {}
+        for proc in self.processors:
+            firsts.setdefault(proc.county.code, proc)
+        for county_code, (gi_id, number, name) in _GEOGRAPHICAL_INDICATIONS.items():
+            proc = firsts[county_code]
+            product = next(iter(proc.products.values()))
+            rows.append([gi_id, "geographical_indication", proc.party.party_id, number,
+                         f"国家知识产权局 ({name})", "2024-01-01", "", product.gtin, "", "",
+                         county_code, ""])  # fmt: skip
+        hailun = self.first_plots["231283"]
+        farms = [farm for _, farm in hailun]  # the first farm with several plots, if any
+        farm = next((f for f in farms if farms.count(f) > 1), farms[0])
+        for plot_id, holder in hailun:
+            if holder == farm:
+                rows.append(["LB-2026-HL-0001", "green_food", farm, "LB-15-26010230001A",
+                             "中国绿色食品发展中心", f"{YEAR}-03-01", f"{YEAR + 2}-02-28", "", "",
+                             plot_id, "", ""])  # fmt: skip
+        corn = firsts["230113"]
+        rows.append(["OR-2026-SC-0001", "organic", corn.party.party_id, "1110OP2600123",
+                     "中绿华夏有机产品认证中心", f"{YEAR}-01-15", f"{YEAR + 1}-01-14",
+                     corn.products["box"].gtin, "", "", "", ""])  # fmt: skip
+        wc = firsts["230184"]
+        rows += [
+            [BAD_KIND_CERTIFICATE, "halal", wc.party.party_id, "HL-0001", "某清真认证机构",
+             f"{YEAR}-05-01", "", wc.products["5kg"].gtin, "", "", "", ""],
+            [BACKDATED_CERTIFICATE, "organic", corn.party.party_id, "1110OP2600124",
+             "中绿华夏有机产品认证中心", f"{YEAR}-06-01", f"{YEAR}-05-31",
+             corn.products["box"].gtin, "", "", "", ""],
+            [UNKNOWN_LOT_CERTIFICATE, "conformity_pledge", wc.party.party_id, "HG-UNKNOWN",
+             "", f"{YEAR}-10-20", "", "", UNKNOWN_LOT, "", "", _PLEDGE_ITEMS],
+            [BAD_AREA_CERTIFICATE, "geographical_indication", wc.party.party_id, "AGI-BAD",
+             "国家知识产权局", "2024-01-01", "", "", "", "", "230184;23018", ""],
+        ]  # fmt: skip
+        out = _CsvParts(self.dir("certificates"), Path(CERTIFICATES_FILE).stem,
+                        CERTIFICATE_HEADER, numbered=False)  # fmt: skip
+        for row in rows:
+            out.writerow(row)
+        self.paths += out.close()
+
+
+#: What a conformity pledge (承诺达标合格证) pledges, as the national template words it.
+_PLEDGE_ITEMS = "不使用禁用农药兽药、停用兽药和非法添加物;常规农药兽药残留不超标;对承诺的真实性负责"
+#: County -> (certificate id, registration number, name) of its geographical indication.
+_GEOGRAPHICAL_INDICATIONS = {
+    "230184": ("GI-WUCHANG-RICE", "AGI00067", "五常大米"),
+    "231283": ("GI-HAILUN-SOYBEAN", "AGI02415", "海伦大豆"),
+}
+
 
 def write_sample(
     outdir: Path, plots: int = 60, seed: int = 2026, progress: bool = False
@@ -1428,4 +1521,5 @@ def write_sample(
         packed = season.write_processing()
         receipts = season.write_transport(packed)
         season.write_sales(receipts)
+        season.write_certificates(packed)
     return sorted(season.paths)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from traceability import gs1
 from traceability.contract import (
+    CERTIFICATE_KINDS,
     CHANNELS,
     MAX_ID,
     PROCESSING_STEPS,
@@ -30,6 +31,8 @@ from traceability.readers import (
     choice,
     county_code,
     extras,
+    is_county_code,
+    iso_date,
     json_number,
     lot_list,
     number,
@@ -617,6 +620,147 @@ class Sales(Source):
         return [rec["lot_id"]]
 
 
+class Certificates(Source):
+    """Electronic certificates (``inbox/certificates/``): a lot's conformity pledge
+    (承诺达标合格证), a geographical indication (地理标志) and its counties, green-food
+    (绿色食品) and organic (有机) certificates of a product or of plots.
+
+    One row per record; a certificate of several plots has one row per plot, each its own
+    record (``certificate_id#plot_id``), so a re-delivered row is the same record again."""
+
+    id_column = "certificate_id"
+    name = "certificates"
+    columns = (
+        "certificate_id",
+        "kind",
+        "holder_id",
+        "number",
+        "issuer",
+        "issued_on",
+        "valid_until",
+        "gtin",
+        "lot_id",
+        "plot_id",
+        "area",
+        "items",
+    )
+    required = ("certificate_id", "kind", "holder_id", "number", "issued_on")
+    event_kind = "master"  # a document about lots and plots, not something done to them
+    #: Who may pledge a lot's conformity: those who grow or process it.
+    PLEDGING_ROLES = ("farm", "coop", "processor")
+
+    @staticmethod
+    def record_key(certificate_id: str, plot_id: str | None) -> str:
+        return f"{certificate_id}#{plot_id}" if plot_id else certificate_id
+
+    def raw_key(self, fields: dict[str, Any]) -> str | None:
+        cert = super().raw_key(fields)
+        plot = str(fields.get("plot_id") or "").strip()
+        return self.record_key(cert, plot) if cert else None
+
+    def parse(self, fields: dict[str, Any]) -> Parsed:
+        kind = choice(fields, "kind", CERTIFICATE_KINDS, required=True)
+        issued = iso_date(fields, "issued_on", required=True)
+        until = iso_date(fields, "valid_until")
+        if issued is not None and until is not None and until < issued:
+            raise FieldError(
+                "valid_until", f"valid_until {until.isoformat()} is before issued_on {issued}"
+            )
+        rec: dict[str, Any] = {
+            "certificate_id": text_field(fields, "certificate_id", required=True),
+            "kind": kind,
+            "holder_id": text_field(fields, "holder_id", required=True),
+            "number": text_field(fields, "number", required=True),
+            "issuer": text_field(fields, "issuer", required=kind != "conformity_pledge"),
+            "issued_on": issued.isoformat() if issued else None,
+            "valid_until": until.isoformat() if until else None,
+            "gtin": _gtin(fields, "gtin", required=False),
+            "lot_id": text_field(fields, "lot_id", required=kind == "conformity_pledge"),
+            "plot_id": text_field(fields, "plot_id"),
+            "area": _semicolon_list(fields, "area", required=kind == "geographical_indication"),
+            "items": _semicolon_list(fields, "items", required=kind == "conformity_pledge"),
+            "extra": extras(fields, self.column_set),
+        }
+        _only_for(rec, "lot_id", kind, ("conformity_pledge",), "a lot")
+        _only_for(rec, "plot_id", kind, ("green_food", "organic"), "certified plots")
+        _only_for(rec, "area", kind, ("geographical_indication",), "the counties of a GI")
+        if kind in ("green_food", "organic") and not rec["gtin"] and not rec["plot_id"]:
+            raise FieldError(
+                "gtin", f"{kind} certificate names neither a product (gtin) nor a plot_id"
+            )
+        for code in (rec["area"] or "").split(";") if rec["area"] else ():
+            if not is_county_code(code):
+                raise FieldError(
+                    "area", f"area entry {code!r} is not a 6-digit administrative division code"
+                )
+        req = [("party", rec["holder_id"])]
+        req += [(k, rec[c]) for k, c in (("lot", "lot_id"), ("plot", "plot_id")) if rec[c]]
+        if rec["gtin"]:
+            req.append(("product", rec["gtin"]))
+        key = self.record_key(rec["certificate_id"], rec["plot_id"])
+        # The event's time: the start of issued_on in Asia/Shanghai, the contract's local time.
+        t, off = parse_time(rec["issued_on"], "issued_on")
+        return Parsed(key, rec, req, [], t, off)
+
+    def apply(self, load: Loader, p: Parsed, event_id: str) -> list[str]:
+        from datetime import date
+
+        rec = p.record
+        role = load.known["party"][rec["holder_id"]]
+        if rec["kind"] == "conformity_pledge" and role not in self.PLEDGING_ROLES:
+            raise FieldError(
+                "holder_id",
+                f"party {rec['holder_id']} is a {role}: a conformity pledge is made by a "
+                f"{', '.join(self.PLEDGING_ROLES)}",
+            )
+        load.event_fields["party_id"] = rec["holder_id"]
+        until = rec["valid_until"]
+        load.add(
+            "certificate",
+            {
+                "record_id": p.key,
+                **{
+                    k: rec[k]
+                    for k in (
+                        "certificate_id",
+                        "kind",
+                        "holder_id",
+                        "number",
+                        "issuer",
+                        "gtin",
+                        "lot_id",
+                        "plot_id",
+                        "area",
+                        "items",
+                        "extra",
+                    )
+                },
+                "issued_on": date.fromisoformat(rec["issued_on"]),
+                "valid_until": date.fromisoformat(until) if until else None,
+                "event_id": event_id,
+            },
+        )
+        return [rec["lot_id"]] if rec["lot_id"] else []
+
+
+def _semicolon_list(fields: dict[str, Any], name: str, *, required: bool) -> str | None:
+    """A ``;``-separated list, kept as text with its entries trimmed and empty ones dropped."""
+    raw = text_field(fields, name, required=required)
+    if raw is None:
+        return None
+    parts = [part.strip() for part in raw.split(";") if part.strip()]
+    if not parts:
+        raise FieldError(name, f"{name} is empty")
+    return ";".join(parts)
+
+
+def _only_for(rec: dict[str, Any], name: str, kind: str, kinds: tuple[str, ...], what: str) -> None:
+    """A column that means something for some kinds only is refused on the others, rather
+    than kept and silently ignored."""
+    if rec[name] and kind not in kinds:
+        raise FieldError(name, f"{name} ({what}) is only for {' or '.join(kinds)}, not {kind}")
+
+
 def _made_elsewhere(load: Loader, table: str, column: str, key: str) -> None:
     """A shipment or sale another source (an EPCIS event) already made under this id: a
     reject naming it, as for a lot made twice, instead of a duplicate-key error. The ids of a
@@ -666,6 +810,7 @@ SOURCES: dict[str, Source] = {
         Shipments(),
         Telemetry(),
         Sales(),
+        Certificates(),
         Epcis(),
     )
 }
@@ -679,6 +824,7 @@ FOLDERS: dict[str, tuple[str, ...]] = {
     "processing": ("processing",),
     "transport": ("shipments", "telemetry"),
     "sales": ("sales",),
+    "certificates": ("certificates",),
     "epcis": ("epcis",),
 }
 

@@ -504,7 +504,8 @@ def create_app(url: str | None = None, *, cache: bool | None = None) -> FastAPI:
         _, gtin, lot, serial, suffix_json, product, lf, _, changed = got
         base = str(request.base_url).rstrip("/")
         anchor = base + dl_path(gtin, lot, serial)
-        levels = ls.levels(base, gtin, lot, serial, lf is not None, product)
+        certified = bool(lf and lf.get("certificates"))
+        levels = ls.levels(base, gtin, lot, serial, lf is not None, product, certified)
         link_type = request.query_params.get("linkType")
         accept = request.headers.get("accept", "")
         if link_type in ("linkset", "all") or (

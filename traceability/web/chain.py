@@ -19,7 +19,7 @@ from traceability.checks import STORAGE_RANGE, shipment_findings
 from traceability.findings import findings_about
 from traceability.lineage import Reader, reading, trace_back
 from traceability.recalls import covering
-from traceability.web import places
+from traceability.web import i18n, places
 
 __all__ = ["STAGES", "WARNING_KINDS", "lot_facts", "product_facts"]
 
@@ -31,6 +31,8 @@ WARNING_KINDS = frozenset(
     {
         "oversold",
         "over_output",
+        "certificate_expired",
+        "gi_outside_area",
         "over_consumed",
         "yield_over_ceiling",
         "yield_over_county_p99",
@@ -234,6 +236,7 @@ def _facts(
         "sale": bool(sales),
     }
     verdict = _verdict(origin, found, recalls, completeness)
+    certificates = _certificates(reader, lot, me.gtin, me.made_at)
     return {
         "lot": {
             "id": lot,
@@ -246,6 +249,7 @@ def _facts(
         },
         "product": product,
         "verdict": verdict,
+        "certificates": certificates,
         "completeness": completeness,
         "origin": origin,
         "timeline": timeline,
@@ -255,6 +259,50 @@ def _facts(
         "recalls": recalls,
         "ancestor_lots": len(chain) - 1,
     }
+
+
+def _certificates(reader: Reader, lot: str, gtin: str, made_at: Any) -> list[dict[str, Any]]:
+    """The certificates the lot carries that were valid when it was packed: its own
+    conformity pledges (whenever issued: a pledge goes with the lot when it is sold), and the
+    certificates of its product (GTIN) issued by then and not expired. Plot certificates are
+    not shown: one certified plot of a blend does not make the bag organic."""
+    packed = _utc(made_at)
+    packed_on = packed.astimezone(CHINA).date().isoformat() if packed else None
+    rows = reader.rows(
+        "SELECT certificate_id, kind, number, issuer, issued_on, valid_until, area, items "
+        "FROM certificate WHERE (lot_id = :l AND kind = 'conformity_pledge') "
+        "OR (gtin = :g AND kind <> 'conformity_pledge') ORDER BY kind, certificate_id",
+        {"l": lot, "g": gtin},
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        issued, until = _day(r.issued_on), _day(r.valid_until)
+        if packed_on and until and until < packed_on:
+            continue
+        if packed_on and r.kind != "conformity_pledge" and issued > packed_on:
+            continue
+        out.setdefault(
+            r.certificate_id,
+            {
+                "id": r.certificate_id,
+                "kind": r.kind,
+                "kind_name": {lang: i18n.STRINGS[lang][f"cert_{r.kind}"] for lang in i18n.LANGS},
+                "number": r.number,
+                "issuer": r.issuer,
+                "issued_on": issued,
+                "valid_until": until,
+                "area": r.area.split(";") if r.area else [],
+                "items": r.items.split(";") if r.items else [],
+            },
+        )
+    return list(out.values())
+
+
+def _day(value: Any) -> str | None:
+    """A stored date as ISO text (the bare SQLite driver gives text, psycopg a date)."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(value.isoformat())
 
 
 def _origin(

@@ -3,9 +3,10 @@ link type, and the resolver description file (GS1-Conformant Resolver Standard 1
 
 A lot's linkset lists, for the lot and the level above it (the GTIN):
 ``gs1:defaultLink`` and ``gs1:traceability`` (the consumer page, in Chinese and English),
-``gs1:pip`` (the product's GTIN-level page), ``gs1:epcis`` (the lot's EPCIS 2.0 events) and
-``gs1:recallStatus``. Link type keys are full URIs (``https://gs1.org/voc/pip``): the schema
-accepts no CURIEs as keys. ``?linkType=`` accepts either form.
+``gs1:pip`` (the product's GTIN-level page), ``gs1:epcis`` (the lot's EPCIS 2.0 events),
+``gs1:recallStatus``, and ``gs1:certificationInfo`` (the page's ``#certificates``) when the
+lot carries a valid certificate. Link type keys are full URIs (``https://gs1.org/voc/pip``):
+the schema accepts no CURIEs as keys. ``?linkType=`` accepts either form.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ TITLES = {
     "pip": {"zh": "产品信息", "en": "Product information"},
     "epcis": {"zh": "EPCIS 2.0 追溯事件", "en": "EPCIS 2.0 traceability events"},
     "recallStatus": {"zh": "召回状态", "en": "Recall status"},
+    "certificationInfo": {
+        "zh": "证书（承诺达标合格证、地理标志、绿色食品、有机）",
+        "en": "Certificates: conformity pledge, geographical indication, green food, organic",
+    },
 }
 
 
@@ -59,6 +64,7 @@ def levels(
     serial: str | None,
     known: bool,
     product: dict[str, Any],
+    certified: bool = False,
 ) -> list[Level]:
     """(anchor, itemDescription, link type URI -> links) per level of the request, most
     granular first: the serial (when asked), the lot (when asked), the GTIN. Every link type
@@ -87,6 +93,12 @@ def levels(
             links[GS1 + "recallStatus"] = link(
                 "recallStatus", base + "/recall" + dl_path(gtin, lot), "application/json"
             )
+            if certified:
+                links[GS1 + "certificationInfo"] = link(
+                    "certificationInfo",
+                    base + "/page" + dl_path(gtin, lot) + "#certificates",
+                    "text/html",
+                )
         what = f"{name}, lot {lot}" + ("" if known else " (not on record)")
         if serial is not None:
             out.append((base + dl_path(gtin, lot, serial), f"{what}, serial {serial}", links))

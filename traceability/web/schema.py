@@ -127,6 +127,21 @@ class Lot(_Open):
     packed_by: Party
 
 
+class Certificate(_Open):
+    """A certificate the lot carries, valid when it was packed (its pledge, its product's GI,
+    green-food or organic certificate)."""
+
+    id: str
+    kind: Literal["conformity_pledge", "geographical_indication", "green_food", "organic"]
+    kind_name: dict[str, str] = Field(description="the kind in Chinese (zh) and English (en)")
+    number: str
+    issuer: str | None
+    issued_on: str
+    valid_until: str | None
+    area: list[str] = Field(description="the county codes of a geographical indication")
+    items: list[str] = Field(description="what a conformity pledge pledges")
+
+
 class LotPage(_Open):
     """A lot's page as JSON (``Accept: application/json`` or ``.json``). For a lot not on
     record only ``code``, ``lang``, ``verdict`` (``lot_unknown``), ``summary``, ``product`` and
@@ -141,6 +156,9 @@ class LotPage(_Open):
     lot: Lot | None = None
     completeness: dict[str, bool] | None = Field(
         default=None, description="plot, inputs, harvest, processing, transport, sale"
+    )
+    certificates: list[Certificate] | None = Field(
+        default=None, description="valid certificates; the page's #certificates anchor"
     )
     origin: Origin | None = None
     timeline: list[dict[str, Any]] | None = None
