@@ -374,6 +374,13 @@ def cmd_code(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_labels(args: argparse.Namespace) -> int:
+    doc = _store().labels(args.lot, Path(args.out)).as_dict()
+    _emit(args, doc, f"{doc['labels']} label(s) of lot {doc['lot']} on {doc['pages']} A4 page(s): "
+          f"{doc['out']}")  # fmt: skip
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from traceability.epcis import export_epcis
 
@@ -515,6 +522,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true", help="include resolved ones")
     sp = add("code", cmd_code, "The traceability code (Digital Link URI) of a lot and its QR PNG.")
     sp.add_argument("lot", help="a packed lot id")
+    sp = add("labels", cmd_labels, "A print-ready A4 PDF of a packed lot's labels (QR, lot, date).")
+    sp.add_argument("lot", help="a packed lot id")
+    sp.add_argument("--out", required=True, metavar="FILE", help="the .pdf file to write")
     export = sub.add_parser("export", help="Write the store, or one lot's lineage, to a file.")
     esub = export.add_subparsers(dest="format", required=True, metavar="FORMAT")
     help_text = "A GS1 EPCIS 2.0 JSON-LD document: events, and parties/plots/products."
