@@ -4,7 +4,7 @@ A sample of N URIs shaped like the serial codes (``/01/{GTIN}/10/{lot}/21/{12-ch
 ?k=1&s={14 base64url chars}``) is made with ``codes.digital_link`` and drawn by heitu's QR path
 (``codes.qr_pngs``: fixed mask, byte mode, 1-bit PNG) in one process and in worker processes;
 the season's time is the measured rate extrapolated to 1,000,000 bags. In the same run, on the
-same URIs: bare qrcode and bare segno (each with its mask search, PNG at 10 px a module), qrcode
+same URIs: bare qrcode and bare segno (each with its mask search, PNG at the print size), qrcode
 with the mask fixed through its own PIL image, and the matrix alone (what a label sheet draws
 at print time). A random sample of heitu's PNGs is decoded with zbar back to its URI, and the
 mask choice is checked: for a sample of URIs, qrcode's penalty score of every mask, which one
@@ -54,13 +54,13 @@ def _rate(fn: Callable[[str], Any], uris: list[str]) -> dict[str, Any]:
     return {"n": len(uris), "s": took, "rate": len(uris) / took}
 
 
-def _bare_qrcode(uri: str, mask: int | None = None) -> bytes:
+def _bare_qrcode(uri: str, mask: int | None = None, scale: int = 5) -> bytes:
     import qrcode
     import qrcode.constants
     from qrcode.image.pil import PilImage
 
     qr = qrcode.QRCode(
-        error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=4,
+        error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=scale, border=4,
         image_factory=PilImage, mask_pattern=mask,
     )  # fmt: skip
     qr.add_data(uri)
@@ -70,21 +70,21 @@ def _bare_qrcode(uri: str, mask: int | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def _bare_segno(uri: str) -> bytes:
+def _bare_segno(uri: str, scale: int = 5) -> bytes:
     import segno
 
     buffer = io.BytesIO()
     segno.make(uri, error="m", micro=False, boost_error=False).save(
-        buffer, kind="png", scale=10, border=4
+        buffer, kind="png", scale=scale, border=4
     )
     return buffer.getvalue()
 
 
-def _heitu_code(uri_parts: tuple[str, str]) -> bytes:
+def _heitu_code(uri_parts: tuple[str, str], scale: int = 5) -> bytes:
     from traceability.codes import digital_link, qr_png_bytes
 
     serial, query = uri_parts
-    return qr_png_bytes(digital_link(GTIN, LOT, RESOLVER, serial) + query)
+    return qr_png_bytes(digital_link(GTIN, LOT, RESOLVER, serial) + query, scale)
 
 
 def masks(uris: list[str]) -> dict[str, Any]:
@@ -140,18 +140,20 @@ def run(
     res: dict[str, Any] = {"n": n, "season": SEASON, "processes": processes, "target": TARGET}
     res["uri_len"] = len(uris[0])
     res["print"] = print_size(uris[0])._asdict()
+    # every PNG at the print size: 2 cm at 300 dpi, whole dots a module (5 for these URIs)
+    scale = res["scale"] = res["print"]["dots"]
     log(f"codes: URIs of {res['uri_len']} characters; bare qrcode on {len(bare)}")
-    res["bare_qrcode"] = _rate(_bare_qrcode, bare)
+    res["bare_qrcode"] = _rate(lambda u: _bare_qrcode(u, None, scale), bare)
     log("codes: bare segno")
-    res["bare_segno"] = _rate(_bare_segno, bare)
-    res["qrcode_fixed_mask"] = _rate(lambda u: _bare_qrcode(u, 2), bare)
+    res["bare_segno"] = _rate(lambda u: _bare_segno(u, scale), bare)
+    res["qrcode_fixed_mask"] = _rate(lambda u: _bare_qrcode(u, 2, scale), bare)
     log(f"codes: heitu on {len(one)} in one process, matrix only")
     res["matrix"] = _rate(qr_matrix, one)
     parts = [(u.split("/21/")[1].split("?")[0], "?" + u.split("?", 1)[1]) for u in uris]
-    res["heitu_1"] = _rate(_heitu_code, parts[: len(one)])
+    res["heitu_1"] = _rate(lambda p: _heitu_code(p, scale), parts[: len(one)])
     log(f"codes: heitu on {n} in {processes} processes")
     start = time.perf_counter()
-    pngs = list(qr_pngs(uris, processes=processes))
+    pngs = list(qr_pngs(uris, box_size=scale, processes=processes))
     took = time.perf_counter() - start
     res["heitu_n"] = {"n": n, "s": took, "rate": n / took}
     picked = random.Random(seed + 1).sample(range(n), min(decode_n, n))
@@ -161,7 +163,7 @@ def run(
         if [r.data.decode("ascii") for r in found] != [uris[i]]:
             bad.append(uris[i])
     res["decoded"] = {"n": len(picked), "ok": len(picked) - len(bad), "failed": bad[:5]}
-    res["same_as_single"] = all(pngs[i] == qr_png_bytes(uris[i]) for i in picked[:20])
+    res["same_as_single"] = all(pngs[i] == qr_png_bytes(uris[i], scale) for i in picked[:20])
     log("codes: mask scores")
     res["masks"] = masks(uris[:mask_n])
     return res
@@ -188,7 +190,7 @@ def markdown(res: dict[str, Any]) -> list[str]:
         f"{p['version']}, {p['modules']} modules with the quiet zone: at 300 dpi {p['dots']} dots "
         f"a module, {p['side_mm']:.1f} mm a side); the bare libraries on the first "
         f"{res['bare_qrcode']['n']:,}. A season is {res['season']:,} bags: its time is the rate "
-        "extrapolated. PNGs at 10 px a module.",
+        f"extrapolated. Every PNG at the print size, {res['scale']} px a module (2 cm at 300 dpi).",
         "",
         "| what | codes | s | codes/s | x bare qrcode | season of 1,000,000 |",
         "|---|---:|---:|---:|---:|---:|",
