@@ -5,9 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HEITU_HOME ?= $(CURDIR)/data
 # Debian packages the suite needs: PostGIS for the store at scale, zbar to decode our QR codes,
-# Chromium and CJK fonts for the browser tests of the consumer page, wrk for the web benchmark,
-# Graphviz for the lineage graphs of the bureau portal.
-APT_PACKAGES := postgresql-15-postgis-3 libzbar0 chromium fonts-noto-cjk wrk graphviz
+# Chromium and CJK fonts for the browser tests of the consumer page (the fonts for the label sheets
+# too), wrk for the web benchmark, Graphviz for the lineage graphs of the bureau portal, poppler
+# (pdftoppm, pdftotext) and librsvg (rsvg-convert) to print label sheets and SVG codes in tests.
+APT_PACKAGES := postgresql-15-postgis-3 libzbar0 chromium fonts-noto-cjk wrk graphviz poppler-utils librsvg2-bin
 
 .PHONY: install apt test demo airflow airflow-celery serve bench lint lock clean
 

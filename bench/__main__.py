@@ -1,6 +1,6 @@
-"""``make bench``: speed of ingest, lineage, geo, the web page and the API, to docs/benchmarks.md.
+"""``make bench``: speed of ingest, lineage, geo, web page, API and codes, to docs/benchmarks.md.
 
-Five sections, each with its own table; every heitu figure comes with a baseline measured in the
+Six sections, each with its own table; every heitu figure comes with a baseline measured in the
 same run on the same data, so the ratio means something on any machine:
 
 - ingest (``bench/ingest.py``): a ``heitu sample`` season (20,000 plots, seed 7) through
@@ -19,15 +19,19 @@ same run on the same data, so the ratio means something on any machine:
   a county token under ``heitu serve --workers 2`` at concurrency 16 (wrk), on the lineage
   section's cached SQLite season, against the bare trace back of the same lots in process and
   a fixed page of the same size from the same app; the audit insert and token lookup alone.
+- codes (``bench/codes.py``): serial-shaped codes and their QR PNGs (``--codes`` of them, in
+  worker processes, extrapolated to a 1,000,000-bag season), against bare qrcode and bare segno
+  on the same URIs; a random sample decoded with zbar; the fixed mask against the search.
 
 Settings (options win over the environment):
-  --only ingest|lineage|geo|web|api                 one section; the others keep their old text
+  --only ingest|lineage|geo|web|api|codes           one section; the others keep their old text
                           HEITU_BENCH_ONLY
   --db sqlite|postgresql|both  HEITU_BENCH_DB       lineage and ingest databases (default both)
   --plots N               HEITU_BENCH_PLOTS         lineage and api season size (default 200000)
   --ingest-plots N        HEITU_BENCH_INGEST_PLOTS  ingest season size (default 20000)
   --ingest-seed N         HEITU_BENCH_INGEST_SEED   ingest season seed (default 7)
   --seed N                HEITU_BENCH_SEED          the other sections' seed (default 2026)
+  --codes N               HEITU_BENCH_CODES         serial codes drawn (default 20000)
   --fresh                                           regenerate the cached seasons
   --report                                          only rewrite the Markdown from the figures
                                                     of the last run (bench/out/results-*.json)
@@ -54,13 +58,14 @@ from bench.common import ROOT, log, machine
 
 OUT = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "bench" / "out"
-SECTIONS = ("ingest", "lineage", "geo", "web", "api")
+SECTIONS = ("ingest", "lineage", "geo", "web", "api", "codes")
 TITLES = {
     "ingest": "Ingest (sample season, SQLite and PostgreSQL)",  # bench.ingest.title() wins
     "lineage": "Lineage at scale (SQLite and PostgreSQL)",
     "geo": "Plot registry: matching GPS points, reading plots",
     "web": "Consumer page under load (heitu serve, wrk)",
     "api": "Bureau API under load: trace back with a token (heitu serve, wrk)",
+    "codes": "Per-bag codes and QR PNGs for a 1,000,000-bag season",
 }
 
 
@@ -88,6 +93,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--ingest-seed", type=int, default=_env_int("HEITU_BENCH_INGEST_SEED", 7))
     ap.add_argument("--seed", type=int, default=_env_int("HEITU_BENCH_SEED", 2026))
     ap.add_argument("--lots", type=int, default=1000, help="random packed lots traced back")
+    ap.add_argument(
+        "--codes", type=int, default=_env_int("HEITU_BENCH_CODES", 20_000),
+        help="serial codes drawn by the codes section (extrapolated to a 1,000,000-bag season)",
+    )  # fmt: skip
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument(
         "--keep-pg",
@@ -163,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import api
 
             res = api.run(args.plots, args.seed, fresh=args.fresh)
+        elif name == "codes":
+            from bench import codes
+
+            res = codes.run(args.codes, args.seed)
         else:
             from bench import lineage
 
@@ -206,10 +219,16 @@ def main(argv: list[str] | None = None) -> int:
 
         res = results["api"]
         sections["api"] = _section("api", [f"Machine: {res['machine']}.", *api.markdown(res)])
+    if "codes" in results:
+        from bench import codes
+
+        res = results["codes"]
+        body = [f"Machine: {res['machine']}.", *codes.markdown(res)]
+        sections["codes"] = _section("codes", body)
     header = [
         "# Benchmarks",
         "",
-        "Written by `make bench` (`python -m bench`; `--only ingest|lineage|geo|web|api`",
+        "Written by `make bench` (`python -m bench`; `--only ingest|lineage|geo|web|api|codes`",
         "re-runs one section, see `python -m bench --help`). The baseline of each row is measured",
         "in the same run on the same data; ratio = heitu's time / the baseline's time (for a",
         "rate, heitu's rate / the baseline's).",

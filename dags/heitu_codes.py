@@ -31,11 +31,15 @@ mills' records), and every hour at :30 in any case: a mill record parked until i
 arrived is loaded by another folder's run, and a processing run that failed on a bad file
 still loaded its good records; the hourly run gives those lots their codes too.
 
-**Task**: `issue_codes` updates `{CODES_ASSET.uri}` with the codes in its extra (at most
-{MAX_LOTS} lots, and the count).
+**Task**: `issue_codes` issues the codes, then writes a print-ready label sheet (A4 PDF, QR,
+product name, lot, pack date) for every coded lot that has none yet, at
+`HEITU_HOME/labels/<gtin>/<lot>.pdf` (a sheet once written is kept: re-running writes nothing),
+and updates `{CODES_ASSET.uri}` with the codes and the sheets written in its extra (at most
+{MAX_LOTS} of each, and the counts).
 
-**When it fails**: the store or the codes folder (`HEITU_CODES_DIR`) is not reachable or not
-writable. Retried twice; idempotent, so **Clear** it once fixed. Lots that cannot have a
+**When it fails**: the store, the codes folder (`HEITU_CODES_DIR`) or `HEITU_HOME/labels` is
+not reachable or not writable, or the Chinese font is missing (Debian package
+`fonts-noto-cjk`). Retried twice; idempotent, so **Clear** it once fixed. Lots that cannot have a
 code are listed in the log, not failed. Print labels with `heitu labels LOT --out F.pdf`.
 
 More: `docs/dags.md`.
@@ -59,15 +63,16 @@ More: `docs/dags.md`.
 def heitu_codes() -> None:
     @task(
         outlets=[CODES_ASSET],
-        doc_md="""Issues the missing codes and QR PNGs of packed lots; lists the lots that
-        cannot have one (no GTIN) in the log.""",
+        doc_md="""Issues the missing codes and QR PNGs of packed lots and writes the label
+        sheets not written yet; lists the lots that cannot have one (no GTIN) in the log.""",
     )
     def issue_codes() -> dict[str, Any]:
         from airflow.sdk import get_current_context
 
         from traceability import Store
 
-        result = Store.open().codes().as_dict()
+        store = Store.open()
+        result = store.codes().as_dict()
         lots = [c["lot"] for c in result["codes"] if c["new"]]
         for skipped in result.get("skipped", []):
             log.warning("no code for %s: %s", skipped["lot"], skipped["reason"])
@@ -83,6 +88,18 @@ def heitu_codes() -> None:
             "lot_count": len(lots),
             "lots_truncated": len(lots) > MAX_LOTS,
             "skipped": len(result.get("skipped", [])),
+        }
+        # a print-ready label sheet (A4 PDF) for each lot coded now, or whose sheet is gone
+        # before it was ever written: HEITU_HOME/labels/<gtin>/<lot>.pdf; kept once written
+        sheets = store.label_sheets()
+        files = [s["out"] for s in sheets["written"]]
+        for skipped in sheets["skipped"]:
+            log.warning("no label sheet for %s: %s", skipped["lot"], skipped["reason"])
+        log.info("%d label sheet(s) written", len(files))
+        extra |= {
+            "labels": files[:MAX_LOTS],
+            "label_count": len(files),
+            "labels_truncated": len(files) > MAX_LOTS,
         }
         get_current_context()["outlet_events"][CODES_ASSET].extra = extra
         return extra

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from bench import generate, ingest
+from bench import codes, generate, ingest
 from bench.lineage import (
     LATERAL_WALK,
     _flows_from_base,
@@ -231,4 +231,21 @@ def test_the_ingest_bench_loads_a_tiny_season_into_sqlite_and_postgresql(tmp_pat
     for part in ("SQLite, per landing-zone folder", "PostgreSQL, per landing-zone folder",
                  "bare COPY", "re-ingest", "| **total** |", "Issue 14's targets",
                  "store floor"):  # fmt: skip
+        assert part in text_, part
+
+
+def test_the_codes_bench_draws_decodes_and_compares_at_a_tiny_size() -> None:
+    """``python -m bench --only codes`` at 40 codes: every row of its table measured, the
+    sample decoded by zbar, the mask table complete; no timing is checked."""
+    res = codes.run(40, 7, bare_n=4, decode_n=10, mask_n=3, processes=2)
+    for key in ("bare_qrcode", "bare_segno", "qrcode_fixed_mask", "matrix", "heitu_1", "heitu_n"):
+        assert res[key]["n"] > 0 and res[key]["rate"] > 0, key
+    assert res["heitu_n"]["n"] == 40 and res["processes"] == 2
+    assert res["decoded"] == {"n": 10, "ok": 10, "failed": []} and res["same_as_single"]
+    assert res["print"]["side_mm"] >= 20 and res["uri_len"] > 80
+    assert [r["mask"] for r in res["masks"]["rows"]] == list(range(8))
+    assert sum(r["best"] for r in res["masks"]["rows"]) == 3
+    assert all(len(u.split("&s=")[-1]) == 14 and "?k=1&s=" in u for u in codes.sample_uris(3, 1))
+    text_ = "\n".join(codes.markdown(res))
+    for part in ("bare qrcode", "bare segno", "season of 1,000,000", "Decoded with zbar", "| 7 |"):
         assert part in text_, part

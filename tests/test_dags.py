@@ -230,6 +230,21 @@ def test_season_asset_events_say_what_each_run_did(season: dict[str, Any]) -> No
     assert codes["lot_count"] == season["counts"]["tables"]["code"] > 0
 
 
+def test_codes_dag_writes_a_label_sheet_per_coded_lot_once(season: dict[str, Any], run_dag) -> None:  # type: ignore[no-untyped-def]
+    """The first codes run writes a print-ready sheet for every lot it coded, listed in its asset
+    event; a second run issues nothing and writes nothing."""
+    extra = asset_events(season["runs"]["heitu_codes"])["x-heitu://codes/issued"]
+    files = [Path(f) for f in extra["labels"]]
+    assert extra["label_count"] == len(files) == season["counts"]["tables"]["code"] > 0
+    assert not extra["labels_truncated"]
+    assert all(f.is_relative_to(season["home"] / "labels") and f.suffix == ".pdf" for f in files)
+    assert all(f.read_bytes().startswith(b"%PDF-") for f in files)
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    again = asset_events(run_dag("heitu_codes"))["x-heitu://codes/issued"]
+    assert again["issued"] == 0 and again["labels"] == [] and again["label_count"] == 0
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps
+
+
 def test_season_bag_traces_to_plots_and_has_a_qr_png(season: dict[str, Any]) -> None:
     from traceability import pipeline
 

@@ -19,7 +19,6 @@ PACKAGES = ("traceability", "geo", "landing")  # what the wheel ships (pyproject
 
 #: Declared without being imported: what the code needs through another package.
 NEEDED_UNIMPORTED = {
-    "pillow": "qrcode's PIL image factory writes the QR PNGs (traceability/codes.py)",
     "itsdangerous": "starlette's SessionMiddleware signs the portal's session cookie",
 }
 

@@ -39,6 +39,7 @@ __all__ = [
     "DeclaredRecall",
     "Findings",
     "Ingest",
+    "Labels",
     "OpenData",
     "Recall",
     "Reject",
@@ -261,6 +262,16 @@ class Codes(Result):
     units_issued: int
     codes: list[dict[str, Any]]
     skipped: list[dict[str, str]]
+
+
+class Labels(Result):
+    """``heitu labels LOT --out F.pdf``: the label sheet written, an A4 PDF of 3 x 8 labels
+    (``labels`` of them on ``pages`` pages)."""
+
+    lot: str
+    labels: int
+    pages: int
+    out: str
 
 
 class OpenData(Result):
@@ -590,6 +601,37 @@ class Store:
         from traceability.issuing import issue_codes
 
         return Codes._of(issue_codes(self.engine))
+
+    def labels(
+        self,
+        lot: str,
+        out: str | Path,
+        *,
+        units: Iterable[dict[str, Any]] | None = None,
+        pledge: dict[str, Any] | None = None,
+    ) -> Labels:
+        """Write a packed lot's print-ready label sheet (A4 PDF) at ``out``: the lot's own code
+        (issued now if it had none) on one label, or one label per unit when ``units`` (each
+        ``{"serial", "uri", "short_code"}``) are given; the conformity ``pledge``
+        (``{"number", "holder", "items"}``) on each when given. NotFound for an unknown lot,
+        HeituError for one without a GTIN or when the Chinese font is missing."""
+        from traceability.labels import lot_labels, render_labels
+
+        try:
+            found = lot_labels(self.engine, lot, units=units, pledge=pledge)
+        except LookupError as exc:
+            raise NotFound(str(exc.args[0])) from None
+        except ValueError as exc:
+            raise HeituError(str(exc)) from None
+        return Labels._of({"lot": lot, **render_labels(found, out)})
+
+    def label_sheets(self) -> dict[str, Any]:
+        """A label sheet for every coded lot that has none yet, under HEITU_HOME/labels/<gtin>/
+        (the codes DAG): ``{"written": [{"lot", "gtin", "out", "labels", "pages"}], "total",
+        "skipped"}``. A sheet once written is kept, so running again writes nothing."""
+        from traceability.labels import write_sheets
+
+        return write_sheets(self.engine)
 
     def publish_open_data(self, out: str | Path | None = None) -> OpenData:
         """Write the open data (anonymised county aggregates per season and crop, CSV and

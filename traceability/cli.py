@@ -378,6 +378,13 @@ def cmd_code(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_labels(args: argparse.Namespace) -> int:
+    doc = _store().labels(args.lot, Path(args.out)).as_dict()
+    _emit(args, doc, f"{doc['labels']} label(s) of lot {doc['lot']} on {doc['pages']} A4 page(s): "
+          f"{doc['out']}")  # fmt: skip
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from traceability.epcis import export_epcis
 
@@ -524,6 +531,9 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="issue the bags' own signed codes (one per unit) that the lot lacks",
     )
+    sp = add("labels", cmd_labels, "A print-ready A4 PDF of a packed lot's labels (QR, lot, date).")
+    sp.add_argument("lot", help="a packed lot id")
+    sp.add_argument("--out", required=True, metavar="FILE", help="the .pdf file to write")
     export = sub.add_parser("export", help="Write the store, or one lot's lineage, to a file.")
     esub = export.add_subparsers(dest="format", required=True, metavar="FORMAT")
     help_text = "A GS1 EPCIS 2.0 JSON-LD document: events, and parties/plots/products."

@@ -1,0 +1,321 @@
+"""Print-ready label sheets: A4 pages of 3 x 8 labels, each with a lot's QR code and what a
+buyer reads beside it (docs/codes.md, "Labels").
+
+``render_labels`` draws any list of label dicts; ``lot_labels`` makes them for one lot from the
+store: one label for the lot's own code today, one per unit when the unit codes (serial, URI,
+short code) are given. The QR is vector (one filled square per run of dark modules, drawn from
+``codes.qr_matrix``), each module a whole number of 300 dpi dots, at least 2 cm a side.
+Chinese text is Noto Sans CJK SC, embedded as a subset; the font file is looked up at run time.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from traceability import config
+from traceability.codes import print_size, qr_matrix
+from traceability.errors import HeituError
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
+    from sqlalchemy import Engine
+
+__all__ = [
+    "FONT_PACKAGE",
+    "cjk_font",
+    "label_path",
+    "lot_labels",
+    "render_labels",
+    "write_sheets",
+]
+
+#: The Debian package that installs Noto Sans CJK (the Makefile's `make apt` installs it).
+FONT_PACKAGE = "fonts-noto-cjk"
+_FONT_FAMILY = "Noto Sans CJK SC"
+_FONT_FILES = ("NotoSansCJK-Regular.ttc", "NotoSansCJKsc-Regular.otf", "NotoSansSC-Regular.otf")
+_FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts")
+
+# A4 in mm; 3 columns x 8 rows of 62.7 x 32 mm labels, 3 mm gutters to cut in, cut marks in
+# the page margins on every label edge.
+PAGE_W, PAGE_H = 210.0, 297.0
+COLS, ROWS = 3, 8
+MARGIN_X, MARGIN_Y = 8.0, 10.0
+GUTTER = 3.0
+LABEL_W = (PAGE_W - 2 * MARGIN_X - (COLS - 1) * GUTTER) / COLS
+LABEL_H = (PAGE_H - 2 * MARGIN_Y - (ROWS - 1) * GUTTER) / ROWS
+PAD = 1.8  # inside a label, from its cut line
+MARK = 4.0  # length of a cut mark
+PT = 25.4 / 72  # mm per point
+CHINA = timezone(timedelta(hours=8))  # pack dates without a sender's offset
+
+
+@cache
+def cjk_font() -> tuple[Path, int]:
+    """Noto Sans CJK's file and the index of its Simplified Chinese face (a .ttc holds the
+    JP, KR, SC, TC and HK faces). HeituError naming the Debian package when it is missing."""
+    found: list[Path] = []
+    if shutil.which("fc-match"):
+        out = subprocess.run(
+            ["fc-match", "-f", "%{file}", f"{_FONT_FAMILY}:style=Regular"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        if out and Path(out).name in _FONT_FILES:
+            found.append(Path(out))
+    for folder in _FONT_DIRS:
+        for name in _FONT_FILES:
+            if folder.is_dir():
+                found += sorted(folder.rglob(name))
+    for path in found:
+        index = _sc_face(path)
+        if index is not None:
+            return path, index
+    raise HeituError(
+        f"the Chinese font {_FONT_FAMILY} (Regular) was not found, so labels cannot be drawn: "
+        f"install the Debian package {FONT_PACKAGE} (`make apt`, or "
+        f"`apt-get install {FONT_PACKAGE}`)"
+    )
+
+
+def _sc_face(path: Path) -> int | None:
+    """The index of the Simplified Chinese face in a font file (0 for a single font)."""
+    from fontTools.ttLib import TTCollection
+
+    if path.suffix.lower() != ".ttc":
+        return 0
+    with TTCollection(str(path), lazy=True) as collection:
+        for i, font in enumerate(collection.fonts):
+            if font["name"].getDebugName(1) == _FONT_FAMILY:
+                return i
+    return None
+
+
+def label_path(gtin: str, lot: str, root: Path | None = None) -> Path:
+    """Where the codes DAG keeps a lot's label sheet: labels/<gtin>/<lot>.pdf under HEITU_HOME,
+    the lot made safe as a file name (as the QR PNGs are)."""
+    return (root or config.heitu_home() / "labels") / gtin / f"{quote(lot, safe='')}.pdf"
+
+
+# -- drawing ---------------------------------------------------------------------------------
+
+
+def _pdf() -> FPDF:
+    from fpdf import FPDF
+
+    path, index = cjk_font()
+    pdf = FPDF(orientation="P", unit="mm", format="A4")
+    pdf.set_auto_page_break(False)
+    pdf.set_margins(0, 0, 0)
+    pdf.set_creator("heitu")
+    pdf.add_font("noto", fname=str(path), collection_font_number=index)
+    pdf.set_font("noto", size=7)
+    return pdf
+
+
+def _cut_marks(pdf: FPDF) -> None:
+    pdf.set_draw_color(0)
+    pdf.set_line_width(0.1)
+    for c in range(COLS):
+        for x in (MARGIN_X + c * (LABEL_W + GUTTER), MARGIN_X + c * (LABEL_W + GUTTER) + LABEL_W):
+            pdf.line(x, MARGIN_Y - 1 - MARK, x, MARGIN_Y - 1)
+            pdf.line(x, PAGE_H - MARGIN_Y + 1, x, PAGE_H - MARGIN_Y + 1 + MARK)
+    for r in range(ROWS):
+        for y in (MARGIN_Y + r * (LABEL_H + GUTTER), MARGIN_Y + r * (LABEL_H + GUTTER) + LABEL_H):
+            pdf.line(MARGIN_X - 1 - MARK, y, MARGIN_X - 1, y)
+            pdf.line(PAGE_W - MARGIN_X + 1, y, PAGE_W - MARGIN_X + 1 + MARK, y)
+
+
+def _qr(pdf: FPDF, uri: str, x: float, y: float) -> float:
+    """Draw uri's QR with its top-left corner (quiet zone included) at x, y; returns its side."""
+    size = print_size(uri)
+    m = size.module_mm
+    pdf.set_fill_color(255)
+    pdf.rect(x, y, size.side_mm, size.side_mm, style="F")
+    pdf.set_fill_color(0)
+    for r, row in enumerate(qr_matrix(uri)):
+        c = 0
+        while c < len(row):
+            if not row[c]:
+                c += 1
+                continue
+            start = c
+            while c < len(row) and row[c]:
+                c += 1
+            pdf.rect(x + start * m, y + r * m, (c - start) * m, m, style="F")
+    return size.side_mm
+
+
+def _lines(pdf: FPDF, text: str, width: float) -> list[str]:
+    """text broken into lines that fit width at the current font size (by character: Chinese
+    has no spaces to break at)."""
+    lines, line = [], ""
+    for ch in text:
+        if line and pdf.get_string_width(line + ch) > width:
+            lines.append(line)
+            line = ""
+        line += ch
+    return [*lines, line] if line else lines
+
+
+def _text(pdf: FPDF, x: float, y: float, size: float, text: str) -> float:
+    """One line at baseline-free top y; returns the y below it."""
+    pdf.set_font_size(size)
+    pdf.text(x, y + size * PT * 0.88, text)
+    return y + size * PT * 1.25
+
+
+def _label(pdf: FPDF, label: dict[str, Any], x0: float, y0: float) -> None:
+    x, y = x0 + PAD, y0 + PAD
+    side = _qr(pdf, label["uri"], x, y)
+    if label.get("short_code"):
+        code = str(label["short_code"])
+        pdf.set_font_size(7)
+        if pdf.get_string_width(code) > side:  # as wide as the QR at most
+            pdf.set_font_size(7 * side / pdf.get_string_width(code))
+        pdf.text(x + (side - pdf.get_string_width(code)) / 2, y + side + 2.6, code)
+    tx = x + side + 1.5
+    width = x0 + LABEL_W - PAD - tx
+    bottom = y0 + LABEL_H - PAD
+    ty = y + 0.6
+    pdf.set_font_size(9)
+    for line in _lines(pdf, label.get("name_zh") or "", width)[:2]:
+        ty = _text(pdf, tx, ty, 9, line)
+    ty += 0.6
+    for line in (f"批次 Lot  {label['lot']}", f"包装日期  {label.get('packed_on') or '-'}"):
+        pdf.set_font_size(6.5)
+        for part in _lines(pdf, line, width):
+            ty = _text(pdf, tx, ty, 6.5, part)
+    pledge = label.get("pledge")
+    if not pledge:
+        return
+    ty += 0.6
+    facts = [f"承诺达标合格证 {pledge.get('number') or ''}".rstrip()]
+    if pledge.get("holder"):
+        facts.append(f"开具者 {pledge['holder']}")
+    items = pledge.get("items") or []
+    if isinstance(items, str):
+        items = [i for i in items.split(";") if i.strip()]
+    facts += [f"· {item.strip()}" for item in items]
+    pdf.set_font_size(5.5)
+    lines = [part for fact in facts for part in _lines(pdf, fact, width)]
+    room = int((bottom - ty) // (5.5 * PT * 1.25))
+    if len(lines) > room:  # never silently: the last line that fits says items were cut
+        lines = [*lines[: max(room - 1, 0)], "…(见追溯页 see the code's page)"]
+    for line in lines:
+        ty = _text(pdf, tx, ty, 5.5, line)
+
+
+def render_labels(labels: Sequence[dict[str, Any]], out: Path | str) -> dict[str, Any]:
+    """Write labels as an A4 PDF at out (folders created), 3 x 8 to a page in order.
+
+    A label dict: ``uri`` (what the QR carries), ``lot``, ``name_zh``, ``packed_on`` (a local
+    date, ISO), ``short_code`` (printed under the QR; None for none) and ``pledge`` (None, or
+    ``{"number", "holder", "items"}``, items a list or a ``;``-separated string). Returns
+    ``{"labels", "pages", "out"}``. ValueError for an empty list or a label without a URI."""
+    if not labels:
+        raise ValueError("no labels to print")
+    for i, label in enumerate(labels, 1):
+        if not label.get("uri") or not label.get("lot"):
+            raise ValueError(f"label {i} has no uri or lot: {label!r}")
+    pdf = _pdf()
+    per_page = COLS * ROWS
+    for i, label in enumerate(labels):
+        if i % per_page == 0:
+            pdf.add_page()
+            _cut_marks(pdf)
+        r, c = divmod(i % per_page, COLS)
+        _label(pdf, label, MARGIN_X + c * (LABEL_W + GUTTER), MARGIN_Y + r * (LABEL_H + GUTTER))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".part")
+    pdf.output(str(partial))
+    partial.replace(out)  # a reader never sees half a sheet
+    return {"labels": len(labels), "pages": pdf.pages_count, "out": str(out)}
+
+
+# -- from the store --------------------------------------------------------------------------
+
+
+def _packed_on(made_at: Any, offset_min: int | None) -> str:
+    when = made_at if isinstance(made_at, datetime) else datetime.fromisoformat(str(made_at))
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    tz = CHINA if offset_min is None else timezone(timedelta(minutes=offset_min))
+    return when.astimezone(tz).date().isoformat()
+
+
+def lot_labels(
+    eng: Engine,
+    lot: str,
+    units: Iterable[dict[str, Any]] | None = None,
+    pledge: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The label dicts of one packed lot: its product's Chinese name, the lot id, the pack date
+    (the lot's made_at in the packer's own offset) and the conformity pledge when given.
+
+    Without ``units``: one label carrying the lot's own code (issued now if it had none), no
+    short code. With ``units`` (``{"serial", "uri", "short_code"}`` each, the per-bag codes):
+    one label per unit, in the order given. LookupError for a lot not in the store, ValueError
+    for one packed without a GTIN (as ``issuing.issue_code``)."""
+    from sqlalchemy import text
+
+    from traceability.issuing import issue_code
+
+    with eng.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT l.gtin, l.made_at, e.time_offset_min, p.name_zh FROM lot AS l "
+                "JOIN event AS e ON e.event_id = l.event_id "
+                "LEFT JOIN product AS p ON p.gtin = l.gtin WHERE l.lot_id = :l"
+            ),
+            {"l": lot},
+        ).first()
+    if row is None:
+        raise LookupError(f"lot {lot!r} is not in the store")
+    base = {
+        "lot": lot,
+        "gtin": row.gtin,
+        "name_zh": row.name_zh or "",
+        "packed_on": _packed_on(row.made_at, row.time_offset_min),
+        "pledge": pledge,
+    }
+    if units is None:
+        code = issue_code(eng, lot)  # ValueError without a GTIN
+        return [{**base, "uri": code["uri"], "short_code": None, "serial": None}]
+    if row.gtin is None:
+        raise ValueError(f"lot {lot!r} was not packed with a GTIN, so it has no code")
+    return [
+        {**base, "uri": u["uri"], "short_code": u.get("short_code"), "serial": u.get("serial")}
+        for u in units
+    ]
+
+
+def write_sheets(eng: Engine, root: Path | None = None) -> dict[str, Any]:
+    """A label sheet for every lot that has a code and no sheet yet, at ``label_path``: the
+    codes DAG's step after issuing. A sheet once written is kept (a reprint is ``heitu labels``),
+    so running again writes nothing. ``written``: ``{"lot", "gtin", "out", "labels", "pages"}``
+    for each sheet written now; ``total``: the coded lots; ``skipped``: lots whose sheet could not
+    be drawn, with the reason."""
+    from sqlalchemy import text
+
+    with eng.connect() as conn:
+        coded = conn.execute(text("SELECT lot_id, gtin FROM code ORDER BY lot_id")).all()
+    written, skipped = [], []
+    for lot, gtin in coded:
+        out = label_path(gtin, lot, root)
+        if out.exists():
+            continue
+        try:
+            sheet = render_labels(lot_labels(eng, lot), out)
+        except (LookupError, ValueError) as exc:
+            skipped.append({"lot": lot, "reason": str(exc)})
+            continue
+        written.append({"lot": lot, "gtin": gtin, **sheet})
+    return {"written": written, "total": len(coded), "skipped": skipped}
