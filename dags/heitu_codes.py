@@ -23,16 +23,18 @@ DOC = f"""
 # Codes: a traceability code (追溯码) for every packed lot
 Runs `traceability.Store.codes`: every lot packed with a GTIN gets its GS1 Digital
 Link URI (`https://<HEITU_RESOLVER>/01/<GTIN>/10/<lot>`) and a QR PNG under
-`HEITU_HOME/codes/<gtin>/`. A lot that has a code keeps it (a printed code never changes);
-a missing PNG is drawn again.
+`HEITU_HOME/codes/<gtin>/`, and each bag of a lot packed in units its own signed serial code
+(`.../21/<serial>?k=&s=`, with a short code to type). A lot or bag that has a code keeps it (a
+printed code never changes); a missing PNG is drawn again.
 
 **Schedule**: when `heitu_processing` updates `{PROCESSING.uri}` (packed lots come from the
 mills' records), and every hour at :30 in any case: a mill record parked until its input lots
 arrived is loaded by another folder's run, and a processing run that failed on a bad file
 still loaded its good records; the hourly run gives those lots their codes too.
 
-**Task**: `issue_codes` issues the codes, then writes a print-ready label sheet (A4 PDF, QR,
-product name, lot, pack date) for every coded lot that has none yet, at
+**Task**: `issue_codes` issues the codes, then writes a print-ready label sheet (A4 PDF, one
+label per bag: QR, short code, product name, lot, pack date, pledge) for every coded lot that
+has none yet, at
 `HEITU_HOME/labels/<gtin>/<lot>.pdf` (a sheet once written is kept: re-running writes nothing),
 and updates `{CODES_ASSET.uri}` with the codes and the sheets written in its extra (at most
 {MAX_LOTS} of each, and the counts).
@@ -77,12 +79,14 @@ def heitu_codes() -> None:
         for skipped in result.get("skipped", []):
             log.warning("no code for %s: %s", skipped["lot"], skipped["reason"])
         log.info(
-            "%d code(s) issued now; %d packed lot(s) have their code and QR PNG",
+            "%d code(s) issued now, %d bag code(s); %d packed lot(s) have their code and QR PNG",
             result["issued"],
+            result["units_issued"],
             result["total"],
         )
         extra = {
             "issued": result["issued"],
+            "units_issued": result["units_issued"],
             "total": result["total"],
             "lots": lots[:MAX_LOTS],
             "lot_count": len(lots),

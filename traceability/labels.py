@@ -10,6 +10,7 @@ Chinese text is Noto Sans CJK SC, embedded as a subset; the font file is looked 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -32,6 +33,7 @@ __all__ = [
     "cjk_font",
     "label_path",
     "lot_labels",
+    "lot_pledge",
     "render_labels",
     "write_sheets",
 ]
@@ -139,7 +141,10 @@ def _qr(pdf: FPDF, uri: str, x: float, y: float) -> float:
     m = size.module_mm
     pdf.set_fill_color(255)
     pdf.rect(x, y, size.side_mm, size.side_mm, style="F")
-    pdf.set_fill_color(0)
+    # One path of rectangles (a run of dark modules each), filled once, written as PDF
+    # operators: fpdf2's rect() per run cost 5 ms a label, most of a sheet's time.
+    k, top = pdf.k, pdf.h
+    ops = []
     for r, row in enumerate(qr_matrix(uri)):
         c = 0
         while c < len(row):
@@ -149,13 +154,26 @@ def _qr(pdf: FPDF, uri: str, x: float, y: float) -> float:
             start = c
             while c < len(row) and row[c]:
                 c += 1
-            pdf.rect(x + start * m, y + r * m, (c - start) * m, m, style="F")
+            ops.append(
+                f"{(x + start * m) * k:.2f} {(top - y - r * m) * k:.2f} "
+                f"{(c - start) * m * k:.2f} {-m * k:.2f} re"
+            )
+    # in a saved graphics state, black set here: fpdf2 emits its own colours lazily
+    pdf._out("q 0 g\n" + "\n".join(ops) + "\nf Q")
     return size.side_mm
 
 
 def _lines(pdf: FPDF, text: str, width: float) -> list[str]:
     """text broken into lines that fit width at the current font size (by character: Chinese
-    has no spaces to break at)."""
+    has no spaces to break at). Remembered per sheet: a lot's labels repeat the same lines."""
+    memo: dict[tuple[str, float, float], list[str]] = pdf.__dict__.setdefault("_heitu_lines", {})
+    key = (text, width, pdf.font_size_pt)
+    if key not in memo:
+        memo[key] = _break(pdf, text, width)
+    return memo[key]
+
+
+def _break(pdf: FPDF, text: str, width: float) -> list[str]:
     lines, line = [], ""
     for ch in text:
         if line and pdf.get_string_width(line + ch) > width:
@@ -258,15 +276,23 @@ def lot_labels(
     pledge: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The label dicts of one packed lot: its product's Chinese name, the lot id, the pack date
-    (the lot's made_at in the packer's own offset) and the conformity pledge when given.
+    (the lot's made_at in the packer's own offset) and its conformity pledge.
 
-    Without ``units``: one label carrying the lot's own code (issued now if it had none), no
-    short code. With ``units`` (``{"serial", "uri", "short_code"}`` each, the per-bag codes):
-    one label per unit, in the order given. LookupError for a lot not in the store, ValueError
-    for one packed without a GTIN (as ``issuing.issue_code``)."""
+    ``units`` (``{"serial", "uri", "short_code"}`` each) default to the bags' codes issued for
+    the lot (traceability/serials.py): one label per bag, in unit order, each with its short
+    code. A lot with none issued gets one label carrying the lot's own code (issued now if it
+    had none), no short code. ``pledge`` (``{"number", "holder", "items"}``) defaults to the
+    lot's own newest conformity pledge in the store (certificates/), if any. LookupError for a
+    lot not in the store, ValueError for one packed without a GTIN (as ``issue_code``)."""
     from sqlalchemy import text
 
     from traceability.issuing import issue_code
+    from traceability.serials import units_of
+
+    if units is None:
+        units = units_of(eng, lot) or None
+    if pledge is None:
+        pledge = lot_pledge(eng, lot)
 
     with eng.connect() as conn:
         row = conn.execute(
@@ -297,6 +323,27 @@ def lot_labels(
     ]
 
 
+def lot_pledge(eng: Engine, lot: str) -> dict[str, Any] | None:
+    """The lot's own newest conformity pledge (承诺达标合格证): number, holder (the party's
+    name, else its id) and items; None when it has none."""
+    from sqlalchemy import text
+
+    with eng.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT c.number, c.holder_id, c.items, p.name FROM certificate AS c "
+                "LEFT JOIN party AS p ON p.party_id = c.holder_id "
+                "WHERE c.lot_id = :l AND c.kind = 'conformity_pledge' "
+                "ORDER BY c.issued_on DESC, c.record_id DESC"
+            ),
+            {"l": lot},
+        ).first()
+    if row is None:
+        return None
+    items = [i.strip() for i in (row.items or "").split(";") if i.strip()]
+    return {"number": row.number, "holder": row.name or row.holder_id, "items": items}
+
+
 def write_sheets(eng: Engine, root: Path | None = None) -> dict[str, Any]:
     """A label sheet for every lot that has a code and no sheet yet, at ``label_path``: the
     codes DAG's step after issuing. A sheet once written is kept (a reprint is ``heitu labels``),
@@ -307,15 +354,40 @@ def write_sheets(eng: Engine, root: Path | None = None) -> dict[str, Any]:
 
     with eng.connect() as conn:
         coded = conn.execute(text("SELECT lot_id, gtin FROM code ORDER BY lot_id")).all()
+    todo = [(lot, gtin, label_path(gtin, lot, root)) for lot, gtin in coded]
+    todo = [t for t in todo if not t[2].exists()]
+    url = eng.url.render_as_string(hide_password=False)
+    jobs = [(url, lot, str(out)) for lot, _, out in todo]
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers > 1 and not url.startswith("sqlite:///:memory:"):
+        # A lot's sheet is a file of its own: the lots are drawn side by side, one process per
+        # core (a bag's QR and its label cost a few ms; a season has tens of thousands of bags).
+        import concurrent.futures
+        import multiprocessing
+
+        with concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            results = list(pool.map(_sheet_job, jobs))
+    else:
+        results = [_sheet_job(job, eng) for job in jobs]
     written, skipped = [], []
-    for lot, gtin in coded:
-        out = label_path(gtin, lot, root)
-        if out.exists():
-            continue
-        try:
-            sheet = render_labels(lot_labels(eng, lot), out)
-        except (LookupError, ValueError) as exc:
-            skipped.append({"lot": lot, "reason": str(exc)})
-            continue
-        written.append({"lot": lot, "gtin": gtin, **sheet})
+    for (lot, gtin, _), result in zip(todo, results, strict=True):
+        if "reason" in result:
+            skipped.append({"lot": lot, "reason": result["reason"]})
+        else:
+            written.append({"lot": lot, "gtin": gtin, **result})
     return {"written": written, "total": len(coded), "skipped": skipped}
+
+
+def _sheet_job(job: tuple[str, str, str], eng: Engine | None = None) -> dict[str, Any]:
+    """One lot's sheet (in a worker process: the store opened from its URL)."""
+    url, lot, out = job
+    if eng is None:
+        from traceability.store import open_store
+
+        eng = open_store(url, upgrade=False)
+    try:
+        return render_labels(lot_labels(eng, lot), out)
+    except (LookupError, ValueError) as exc:
+        return {"reason": str(exc)}
