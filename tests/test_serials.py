@@ -249,3 +249,28 @@ def test_heitu_code_serials_cli(store: Store, capsys: pytest.CaptureFixture[str]
     assert len(doc["units"]) >= 200
     assert set(doc["units"][0]) == {"serial", "uri", "short_code"}
     assert random.choice(doc["units"])["uri"].startswith("https://")
+
+
+def test_timed_scans_far_apart_only_within_a_day(store: Store) -> None:
+    """The clone rule on scans at set times: 2,700 km apart 2 hours later is a copy; the same
+    distance three days later is a bag that travelled (a gift, a move), not a copy."""
+    from datetime import UTC, datetime, timedelta
+
+    from traceability import scans
+
+    moved, copied = _units(store)[20:22]
+    t0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+    harbin, guangzhou = (45.8, 126.7), (23.1, 113.3)
+    try:
+        for unit, later in ((moved, timedelta(days=3)), (copied, timedelta(hours=2))):
+            for at, geo in ((t0, harbin), (t0 + later, guangzhou)):
+                scans.record(store.engine, gtin=GTIN_RICE, lot="K1", serial=unit["serial"],
+                             status="ok", client="android", geo=geo, at=at)  # fmt: skip
+        far = [f for f in scans.findings(store.engine) if f["kind"] == "serial_far_apart"]
+        assert [f["serial"] for f in far] == [copied["serial"]]
+        assert scans.verdict(store.engine, moved["serial"], "ok", "en")["status"] == "scanned"
+        copy = scans.verdict(store.engine, copied["serial"], "ok", "zh")
+        assert copy["status"] == "likely_copied" and "可能被复制" in copy["text"]
+    finally:
+        with store.engine.begin() as conn:
+            conn.execute(text("DELETE FROM scan"))

@@ -31,6 +31,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +83,18 @@ def _write_keys(path: Path, doc: dict[str, Any]) -> None:
 
 
 def _keys() -> dict[str, Any]:
+    """The keys file's contents, read again only when it changed (a rotation by another
+    process is seen at the next scan)."""
     path = keys_file()
     if not path.exists():
         _write_keys(path, {"current": "1", "keys": {"1": _new_secret()}})
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    stat = path.stat()
+    return _read_keys(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=4)
+def _read_keys(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
     if doc.get("current") not in doc.get("keys", {}):
         raise ValueError(f"{path}: the current key id {doc.get('current')!r} has no key")
     return doc
@@ -98,7 +107,7 @@ def _new_secret() -> str:
 def rotate_key() -> str:
     """A new signing key becomes the current one; the old ones keep verifying. Returns its id."""
     path = keys_file()
-    doc = _keys()
+    doc = json.loads(json.dumps(_keys()))  # a copy: the cached one stays as read
     new_id = str(max(int(k) for k in doc["keys"]) + 1)
     doc["keys"][new_id] = _new_secret()
     doc["current"] = new_id
