@@ -1174,9 +1174,13 @@ def copy_to_postgres(
         _check_columns(pg, "postgresql")
         constraints = pg.execute(
             "SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid) "
-            "FROM pg_constraint WHERE conrelid::regclass::text = ANY(%s) "
-            "AND contype IN ('p', 'u', 'f') ORDER BY contype = 'f' DESC",
-            (list(tables),),
+            "FROM pg_constraint WHERE contype IN ('p', 'u', 'f') "
+            "AND (conrelid::regclass::text = ANY(%s) "
+            # a table left empty (certificates) may still point at one of them: its foreign
+            # keys go and come back with theirs
+            "OR (contype = 'f' AND confrelid::regclass::text = ANY(%s))) "
+            "ORDER BY contype = 'f' DESC",
+            (list(tables), list(tables)),
         ).fetchall()
         indexes = pg.execute(
             "SELECT i.indexname, i.indexdef FROM pg_indexes AS i "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
@@ -359,16 +360,10 @@ def write_sheets(eng: Engine, root: Path | None = None) -> dict[str, Any]:
     url = eng.url.render_as_string(hide_password=False)
     jobs = [(url, lot, str(out)) for lot, _, out in todo]
     workers = min(len(jobs), os.cpu_count() or 1)
-    if workers > 1 and not url.startswith("sqlite:///:memory:"):
+    if workers > 1 and ":memory:" not in url:
         # A lot's sheet is a file of its own: the lots are drawn side by side, one process per
         # core (a bag's QR and its label cost a few ms; a season has tens of thousands of bags).
-        import concurrent.futures
-        import multiprocessing
-
-        with concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn")
-        ) as pool:
-            results = list(pool.map(_sheet_job, jobs))
+        results = _draw_apart(jobs, workers)
     else:
         results = [_sheet_job(job, eng) for job in jobs]
     written, skipped = [], []
@@ -378,6 +373,40 @@ def write_sheets(eng: Engine, root: Path | None = None) -> dict[str, Any]:
         else:
             written.append({"lot": lot, "gtin": gtin, **result})
     return {"written": written, "total": len(coded), "skipped": skipped}
+
+
+def _draw_apart(jobs: list[tuple[str, str, str]], workers: int) -> list[dict[str, Any]]:
+    """The sheets of ``jobs`` drawn by ``workers`` child processes (``python -m
+    traceability.labels``, a share of the lots each, as JSON on stdin and stdout): plain
+    subprocesses, which an Airflow task may start where multiprocessing may not (its task
+    processes are daemonic). A child that fails has its share drawn here instead."""
+    import json
+
+    root = str(Path(__file__).resolve().parent.parent)  # the same code as ours
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}  # fmt: skip
+    shares = [jobs[i::workers] for i in range(workers)]
+    children = []
+    for share in shares:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "traceability.labels"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+        )  # fmt: skip
+        assert child.stdin is not None
+        child.stdin.write(json.dumps(share).encode())
+        child.stdin.close()
+        children.append(child)
+    done: dict[tuple[str, ...], dict[str, Any]] = {}
+    for share, child in zip(shares, children, strict=True):
+        assert child.stdout is not None
+        answer = child.stdout.read()
+        if child.wait() == 0:
+            for job, result in zip(share, json.loads(answer), strict=True):
+                done[tuple(job)] = result
+        else:  # its error is on our stderr; the share is drawn here, where it shows again
+            for job in share:
+                done[tuple(job)] = _sheet_job(job)
+    return [done[tuple(job)] for job in jobs]
 
 
 def _sheet_job(job: tuple[str, str, str], eng: Engine | None = None) -> dict[str, Any]:
@@ -391,3 +420,16 @@ def _sheet_job(job: tuple[str, str, str], eng: Engine | None = None) -> dict[str
         return render_labels(lot_labels(eng, lot), out)
     except (LookupError, ValueError) as exc:
         return {"reason": str(exc)}
+
+
+def _main() -> None:
+    """``python -m traceability.labels``: draw the sheets of the jobs on stdin (a JSON list of
+    [store URL, lot, out]) and print their results as a JSON list."""
+    import json
+
+    jobs = json.loads(sys.stdin.read())
+    print(json.dumps([_sheet_job(tuple(job)) for job in jobs]))
+
+
+if __name__ == "__main__":
+    _main()
