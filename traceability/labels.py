@@ -382,9 +382,9 @@ def _draw_apart(jobs: list[tuple[str, str, str]], workers: int) -> list[dict[str
     processes are daemonic). A child that fails has its share drawn here instead."""
     import json
 
-    root = str(Path(__file__).resolve().parent.parent)  # the same code as ours
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}  # fmt: skip
+    root = str(Path(__file__).resolve().parent.parent)  # the same code as ours, first
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     shares = [jobs[i::workers] for i in range(workers)]
     children = []
     for share in shares:
