@@ -197,10 +197,10 @@ class Loader:
                 self.known["lot"].pop(row["lot_id"], None)
         self.staged.clear()
 
-    def take_pending(self) -> dict[str, list[dict[str, Any]]]:
-        """The rows of the records decided since the last call (the caller writes them)."""
-        pending, self.pending = self.pending, defaultdict(list)
-        return pending
+    def flush(self) -> None:
+        """Write the decided records' rows."""
+        write_rows(self.conn, self.pending)
+        self.pending.clear()
 
 
 def write_rows(conn: Connection, pending: dict[str, list[dict[str, Any]]]) -> None:
@@ -428,7 +428,7 @@ def process(
         for i in rejects_by_key.get(p.key, ()):  # an earlier bad copy is superseded
             if rejects[i].record_key == p.key:
                 rejects[i].status = "resolved"
-    write_rows(conn, load.take_pending())
+    load.flush()
     for c in completed:
         _complete_shipment(conn, c, now)
     settle_rejects(conn, src.name, loaded_keys, same_copies, now)

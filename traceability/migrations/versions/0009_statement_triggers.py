@@ -23,6 +23,7 @@ Revises: 0008
 Create Date: 2026-12-03 19:10:00
 """
 
+import importlib
 from collections.abc import Sequence
 
 from alembic import op
@@ -32,13 +33,10 @@ down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_UPSERT = """
-ON CONFLICT (lot_id, party_id) DO UPDATE SET
-    received_kg = lot_flow.received_kg + excluded.received_kg,
-    shipped_kg = lot_flow.shipped_kg + excluded.shipped_kg,
-    sold_units = lot_flow.sold_units + excluded.sold_units,
-    records = lot_flow.records + excluded.records"""
-_INTO = "INSERT INTO lot_flow (lot_id, party_id, received_kg, shipped_kg, sold_units, records)"
+# lot_flow's upsert and column list, as migration 0003's row triggers write them
+_LOT_FLOW = importlib.import_module("traceability.migrations.versions.0003_lot_flow")
+_UPSERT = _LOT_FLOW._UPSERT
+_INTO = _LOT_FLOW._COLUMNS
 
 _SALES = f"""{_INTO}
 SELECT lot_id, retailer_id, 0.0, 0.0, SUM(quantity_units), COUNT(*)
